@@ -1,0 +1,199 @@
+"""Entra ID through MSAL: the only module that imports msal.
+
+MSAL runs the authorization-code flow (state, PKCE, nonce, code redemption). It does not
+validate the ID token, so `redeem` hands it to `portal.auth.tokens` before anyone trusts it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msal
+import requests
+from flask import Flask, current_app
+
+from portal.auth.tokens import JwksCache, TokenError, verify_id_token
+
+log = logging.getLogger(__name__)
+
+# Graph scopes asked for in the same code redemption as `openid profile`, so one round trip
+# yields both the ID token and a Graph token for group sync (no on-behalf-of exchange).
+GRAPH_SCOPES = ["User.Read", "GroupMember.Read.All"]
+TIMEOUT = (3.05, 10)  # connect, read: a hung sign-in host must not hang a worker
+METADATA_TTL = 24 * 3600
+
+
+class SignInError(Exception):
+    """A sign-in could not complete; `reason` is for logs and admins, never for the page."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    """The verified ID-token claims and the Graph access token of one redemption."""
+
+    claims: dict[str, Any]
+    access_token: str | None
+
+
+class _NoReplayCache(dict[str, Any]):
+    """An MSAL http_cache that never stores POST answers.
+
+    MSAL replays a token endpoint's 5xx, 429 or Retry-After answer to every later POST with
+    the same client and scope for up to an hour, whoever's code it carries; one user's
+    transient failure would fail the next user's sign-in. Discovery GETs still cache.
+    """
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if isinstance(key, str) and key.startswith("POST "):
+            return
+        super().__setitem__(key, value)
+
+
+class _NoTokenCache(msal.TokenCache):
+    """A token cache that keeps nothing: the portal uses each Graph token once, in the request.
+
+    A process-wide MSAL cache would grow with every user and hold tokens no other server has.
+    """
+
+    def add(self, event: dict[str, Any], now: Any = None) -> None:  # noqa: D102
+        return None
+
+
+def http_session(ca_bundle: str | None) -> requests.Session:
+    """Build a requests session that trusts exactly the configured CA bundle.
+
+    `trust_env` is off because REQUESTS_CA_BUNDLE in the environment would otherwise
+    override `verify` and silently ignore ENTRA_CA_BUNDLE.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_bundle or True
+    session.request = functools.partial(session.request, timeout=TIMEOUT)  # type: ignore[method-assign]
+    return session
+
+
+class EntraClient:
+    """One per process: the MSAL application, Entra's metadata and the JWKS cache."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.tenant: str = config["ENTRA_TENANT_ID"]
+        self.client_id: str = config["ENTRA_CLIENT_ID"]
+        self.allowed_tenants: list[str] = config["ENTRA_ALLOWED_TENANTS"]
+        self.authority = f"{config['ENTRA_AUTHORITY_HOST']}/{self.tenant}"
+        self._secret: str = config["ENTRA_CLIENT_SECRET"]
+        self.session = http_session(config["ENTRA_CA_BUNDLE"])
+        self.jwks = JwksCache(self.session)
+        self._lock = threading.Lock()
+        self._msal: msal.ConfidentialClientApplication | None = None
+        self._metadata: tuple[float, dict[str, Any]] | None = None
+
+    def _app(self) -> msal.ConfidentialClientApplication:
+        """Build the MSAL application on first use; its constructor fetches discovery."""
+        with self._lock:
+            if self._msal is None:
+                self._msal = msal.ConfidentialClientApplication(
+                    self.client_id,
+                    client_credential=self._secret,
+                    authority=self.authority,
+                    # Discovery of a sovereign or private host must not ask the public cloud.
+                    instance_discovery=False,
+                    http_client=self.session,
+                    http_cache=_NoReplayCache(),
+                    token_cache=_NoTokenCache(),
+                )
+            return self._msal
+
+    def metadata(self) -> dict[str, Any]:
+        """Return the OpenID configuration (issuer, jwks_uri, end_session_endpoint), cached."""
+        cached = self._metadata
+        if cached is not None and time.monotonic() - cached[0] < METADATA_TTL:
+            return cached[1]
+        url = f"{self.authority}/v2.0/.well-known/openid-configuration"
+        response = self.session.get(url)
+        response.raise_for_status()
+        document = response.json()
+        for key in ("issuer", "jwks_uri", "authorization_endpoint", "token_endpoint"):
+            if not isinstance(document.get(key), str):
+                raise ValueError(f"the OpenID configuration has no {key}")
+        self._metadata = (time.monotonic(), document)
+        return document
+
+    def begin(self, redirect_uri: str) -> dict[str, Any]:
+        """Start an authorization-code flow; keep the returned flow until the callback."""
+        try:
+            return self._app().initiate_auth_code_flow(
+                GRAPH_SCOPES, redirect_uri=redirect_uri, response_mode="query"
+            )
+        except (ValueError, requests.RequestException) as exc:
+            raise SignInError(f"the sign-in host could not be reached: {_brief(exc)}") from None
+
+    def redeem(self, flow: dict[str, Any], auth_response: dict[str, str]) -> SignInResult:
+        """Redeem the code of a callback and verify the ID token, or raise SignInError."""
+        result = self._acquire(flow, auth_response)
+        if "error" in result:
+            raise SignInError(
+                f"Entra answered {result.get('error')}: "
+                f"{str(result.get('error_description', ''))[:200]}"
+            )
+        id_token = result.get("id_token")
+        if not id_token:
+            raise SignInError("the token response carried no ID token")
+        try:
+            claims = verify_id_token(id_token, self, flow.get("nonce", ""))
+        except (TokenError, requests.RequestException, ValueError) as exc:
+            raise SignInError(f"the ID token was refused: {_brief(exc)}") from None
+        return SignInResult(claims=claims, access_token=result.get("access_token"))
+
+    def _acquire(self, flow: dict[str, Any], auth_response: dict[str, str]) -> dict[str, Any]:
+        """Call MSAL, turning every way it can fail into SignInError."""
+        if not flow:
+            raise SignInError("no sign-in was in progress (expired or lost session)")
+        try:
+            return self._app().acquire_token_by_auth_code_flow(flow, auth_response)
+        except (ValueError, RuntimeError, IndexError, KeyError, TypeError) as exc:
+            raise SignInError(f"the sign-in response was refused: {_brief(exc)}") from None
+        except (msal.exceptions.MsalServiceError, requests.RequestException) as exc:
+            raise SignInError(f"the token endpoint failed: {_brief(exc)}") from None
+
+    def logout_url(self, post_logout_redirect_uri: str) -> str:
+        """Return the end-session URL that signs the user out of Entra too."""
+        from urllib.parse import urlencode
+
+        try:
+            endpoint = self.metadata().get("end_session_endpoint")
+        except (requests.RequestException, ValueError):
+            endpoint = None
+        endpoint = endpoint or f"{self.authority}/oauth2/v2.0/logout"
+        return f"{endpoint}?{urlencode({'post_logout_redirect_uri': post_logout_redirect_uri})}"
+
+
+def _brief(exc: BaseException) -> str:
+    """Name an exception in one short line that cannot carry a token."""
+    return (
+        f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        if str(exc)
+        else type(exc).__name__
+    )
+
+
+def init_entra(app: Flask) -> None:
+    """Attach a lazily built EntraClient to the app when Entra is configured."""
+    if app.config.get("ENTRA_CONFIGURED"):
+        app.extensions["portal.entra"] = EntraClient(app.config)
+
+
+def client() -> EntraClient:
+    """Return the current app's EntraClient, or raise SignInError when Entra is not configured."""
+    entra = current_app.extensions.get("portal.entra")
+    if entra is None:
+        raise SignInError("Entra ID is not configured (ENTRA_* variables)")
+    return entra

@@ -1,0 +1,85 @@
+"""Views of the auth blueprint: start the Entra flow, take its callback, sign out."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, logout_user
+from werkzeug.wrappers import Response
+
+from portal.auth import entra
+from portal.auth.redirects import safe_next
+from portal.extensions import db
+from portal.services.signin import UserDisabled, sign_in_external
+from portal.session import start_session
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+bp.record_once(lambda state: entra.init_entra(state.app))
+log = logging.getLogger(__name__)
+FAILED = "Sign-in with Microsoft did not complete. Please try again, or ask your administrator."
+
+
+def redirect_uri() -> str:
+    """Return the redirect URI registered in Entra: PORTAL_BASE_URL + /auth/callback."""
+    return current_app.config["PORTAL_BASE_URL"] + "/auth/callback"
+
+
+def fail(reason: str) -> Response:
+    """Log why a sign-in failed and send the person to the sign-in page with a generic message."""
+    log.warning("sign-in failed: %s", reason)
+    flash(FAILED, "error")
+    return redirect(url_for("main.login"))
+
+
+@bp.get("/login")
+def login() -> Response:
+    """Start the authorization-code flow and send the browser to Entra."""
+    try:
+        flow = entra.client().begin(redirect_uri())
+    except entra.SignInError as exc:
+        return fail(exc.reason)
+    session["auth_flow"] = flow
+    session["auth_next"] = safe_next(request.args.get("next"))
+    return redirect(flow["auth_uri"])
+
+
+@bp.get("/callback")
+def callback() -> Response | tuple[str, int]:
+    """Redeem the code, verify the ID token, sync groups and sign the user in."""
+    flow = session.pop("auth_flow", None) or {}
+    next_url = safe_next(session.pop("auth_next", None))
+    try:
+        result = entra.client().redeem(flow, request.args.to_dict())
+        user = sign_in_external(result.claims, result.access_token)
+    except entra.SignInError as exc:
+        db.session.rollback()
+        return fail(exc.reason)
+    except UserDisabled:
+        db.session.rollback()
+        session.clear()
+        return render_template("auth/disabled.html"), 403
+    db.session.commit()
+    start_session(user)
+    return redirect(next_url)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """End the portal session, then the Entra session; CSRFProtect refuses posts without a token."""
+    was_external = current_user.is_authenticated and current_user.is_external
+    logout_user()
+    session.clear()
+    login_page = current_app.config["PORTAL_BASE_URL"] + url_for("main.login")
+    if was_external and current_app.extensions.get("portal.entra"):
+        return redirect(entra.client().logout_url(login_page))
+    return redirect(login_page)

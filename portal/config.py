@@ -1,0 +1,204 @@
+"""Configuration from environment variables (and `.env`), validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+# Sign-in and Graph hosts per national cloud
+# (Entra authentication-national-cloud.md, Graph deployments.md).
+CLOUDS: dict[str, tuple[str, str]] = {
+    "global": ("https://login.microsoftonline.com", "https://graph.microsoft.com"),
+    "usgov": ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
+    "china": (
+        "https://login.partner.microsoftonline.cn",
+        "https://microsoftgraph.chinacloudapi.cn",
+    ),
+}
+MULTI_TENANT = {"organizations", "common"}
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing, malformed or contradicts another."""
+
+
+def _csv(value: str | None) -> list[str]:
+    """Split a comma-separated variable into its non-empty, trimmed parts."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """Read a boolean variable, refusing anything but the usual spellings."""
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in TRUE or value in FALSE:
+        return value in TRUE
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    """Read a non-negative integer variable."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number of seconds, not {raw!r}")
+    return int(raw)
+
+
+def _https_url(env: Mapping[str, str], name: str, default: str) -> str:
+    """Read a base URL that must be https, without a trailing slash."""
+    value = (env.get(name) or default).rstrip("/")
+    if urlsplit(value).scheme != "https" or not urlsplit(value).netloc:
+        raise ConfigError(f"{name} must be an https URL, not {value!r}")
+    return value
+
+
+def _base_url(env: Mapping[str, str], production: bool) -> str:
+    """Read PORTAL_BASE_URL: required in production, a local default in development."""
+    value = (env.get("PORTAL_BASE_URL") or "").rstrip("/")
+    if not value:
+        if production:
+            raise ConfigError("PORTAL_BASE_URL is required in production")
+        value = "http://127.0.0.1:5000"
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
+        raise ConfigError(f"PORTAL_BASE_URL must be like https://portal.example.com, not {value!r}")
+    return value
+
+
+def _secret_key(env: Mapping[str, str], production: bool) -> str:
+    """Read SECRET_KEY: required in production, generated per run in development."""
+    value = env.get("SECRET_KEY", "")
+    if value:
+        return value
+    if production:
+        raise ConfigError("SECRET_KEY is required in production")
+    return secrets.token_hex(32)
+
+
+def _entra(env: Mapping[str, str]) -> dict[str, Any]:
+    """Read and cross-check the ENTRA_* and GRAPH_* variables."""
+    tenant = env.get("ENTRA_TENANT_ID", "").strip()
+    client_id = env.get("ENTRA_CLIENT_ID", "").strip()
+    secret = env.get("ENTRA_CLIENT_SECRET", "")
+    for name, value in (
+        ("ENTRA_TENANT_ID", tenant),
+        ("ENTRA_CLIENT_ID", client_id),
+        ("ENTRA_CLIENT_SECRET", secret),
+    ):
+        if not value:
+            raise ConfigError(f"{name} is required")
+    if tenant.lower() not in MULTI_TENANT and not GUID.match(tenant):
+        raise ConfigError(
+            f"ENTRA_TENANT_ID must be a tenant GUID or 'organizations', not {tenant!r}"
+        )
+    allowed = [t.lower() for t in _csv(env.get("ENTRA_ALLOWED_TENANTS"))]
+    if tenant.lower() in MULTI_TENANT:
+        if not allowed:
+            raise ConfigError(
+                f"ENTRA_ALLOWED_TENANTS is required when ENTRA_TENANT_ID is {tenant!r}"
+            )
+        tenant = tenant.lower()
+    else:
+        allowed = [tenant.lower()]
+    if bad := [t for t in allowed if not GUID.match(t)]:
+        raise ConfigError(f"ENTRA_ALLOWED_TENANTS must list tenant GUIDs, not {bad[0]!r}")
+    cloud = (env.get("ENTRA_CLOUD") or "global").strip().lower()
+    if cloud not in CLOUDS:
+        raise ConfigError(f"ENTRA_CLOUD must be one of {', '.join(CLOUDS)}, not {cloud!r}")
+    login_host, graph_host = CLOUDS[cloud]
+    ca_bundle = env.get("ENTRA_CA_BUNDLE", "").strip() or None
+    if ca_bundle and not Path(ca_bundle).is_file():
+        raise ConfigError(f"ENTRA_CA_BUNDLE names no readable file: {ca_bundle!r}")
+    return {
+        "ENTRA_TENANT_ID": tenant,
+        "ENTRA_CLIENT_ID": client_id,
+        "ENTRA_CLIENT_SECRET": secret,
+        "ENTRA_ALLOWED_TENANTS": allowed,
+        "ENTRA_CLOUD": cloud,
+        "ENTRA_AUTHORITY_HOST": _https_url(env, "ENTRA_AUTHORITY_HOST", login_host),
+        "GRAPH_ENDPOINT": _https_url(env, "GRAPH_ENDPOINT", graph_host),
+        "ENTRA_CA_BUNDLE": ca_bundle,
+        "ENTRA_CONFIGURED": True,
+    }
+
+
+def _groups(env: Mapping[str, str]) -> dict[str, Any]:
+    """Read the group-sync variables."""
+    mode = (env.get("GROUP_SYNC_MODE") or "mirror").strip().lower()
+    if mode not in {"mirror", "match"}:
+        raise ConfigError(f"GROUP_SYNC_MODE must be mirror or match, not {mode!r}")
+    pattern = env.get("GROUP_SYNC_FILTER") or None
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"GROUP_SYNC_FILTER is not a regular expression: {exc}") from None
+    admin_ids = [g.lower() for g in _csv(env.get("PORTAL_ADMIN_GROUP_IDS"))]
+    if bad := [g for g in admin_ids if not GUID.match(g)]:
+        raise ConfigError(f"PORTAL_ADMIN_GROUP_IDS must list group object IDs, not {bad[0]!r}")
+    return {
+        "GROUP_SYNC_MODE": mode,
+        "GROUP_SYNC_FILTER": pattern,
+        "GROUP_NAME_TTL_SECONDS": _int(env, "GROUP_NAME_TTL_SECONDS", 86400),
+        "PORTAL_ADMIN_GROUP_IDS": admin_ids,
+    }
+
+
+def _database_url(env: Mapping[str, str], instance_path: str) -> str:
+    """Read DATABASE_URL, defaulting to a SQLite file under instance/."""
+    url = env.get("DATABASE_URL", "").strip()
+    if url.startswith("postgres://"):
+        # Heroku-style URLs name the retired dialect alias; SQLAlchemy 2 refuses it.
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url or f"sqlite:///{Path(instance_path) / 'portal.db'}"
+
+
+def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+    """Build the Flask configuration from environment variables, or raise ConfigError."""
+    portal_env = (env.get("PORTAL_ENV") or "production").strip().lower()
+    if portal_env not in {"production", "development"}:
+        raise ConfigError(f"PORTAL_ENV must be production or development, not {portal_env!r}")
+    production = portal_env == "production"
+    base_url = _base_url(env, production)
+    config: dict[str, Any] = {
+        "PORTAL_ENV": portal_env,
+        "SECRET_KEY": _secret_key(env, production),
+        "PORTAL_BASE_URL": base_url,
+        "SQLALCHEMY_DATABASE_URI": _database_url(env, instance_path),
+        "PORTAL_LOCAL_LOGIN": _flag(env, "PORTAL_LOCAL_LOGIN", True),
+        "PORTAL_SIGN_IN_LABEL": env.get("PORTAL_SIGN_IN_LABEL") or "Sign in with Microsoft",
+        "PORTAL_TRUSTED_PROXIES": _int(env, "PORTAL_TRUSTED_PROXIES", 0),
+        "PORTAL_LOG_FORMAT": (env.get("PORTAL_LOG_FORMAT") or "text").strip().lower(),
+        "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
+        "ENTRA_CONFIGURED": False,
+        **_groups(env),
+    }
+    try:
+        config.update(_entra(env))
+    except ConfigError:
+        # Development may run without Entra (local accounts only); production may not.
+        if production or any(env.get(n) for n in ("ENTRA_TENANT_ID", "ENTRA_CLIENT_ID")):
+            raise
+    return config
+
+
+def environ_with_dotenv(root: Path) -> dict[str, str]:
+    """Return os.environ over the values of `<root>/.env`; the real environment wins."""
+    from dotenv import dotenv_values
+
+    values = {k: v for k, v in dotenv_values(root / ".env").items() if v is not None}
+    return {**values, **os.environ}

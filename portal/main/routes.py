@@ -1,0 +1,57 @@
+"""Views of the main blueprint: home, sign-in page, health check."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from portal.auth.redirects import safe_next
+from portal.extensions import db
+from portal.main.forms import LocalLoginForm
+from portal.services import groups, users
+from portal.session import start_session
+
+bp = Blueprint("main", __name__)
+SIGN_IN_FAILED = "Sign-in failed: the username or password is wrong, or the account is disabled."
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    """Show the signed-in user's name, email and groups."""
+    return render_template(
+        "main/index.html", user=current_user, group_names=groups.user_group_names(current_user)
+    )
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | Response:
+    """Show the sign-in page; a POST signs a Local account in."""
+    next_url = safe_next(request.args.get("next"))
+    show_local = current_app.config["PORTAL_LOCAL_LOGIN"] or request.args.get("local") == "1"
+    form = LocalLoginForm()
+    if request.method == "POST":
+        user = form.validate_on_submit() and users.authenticate_local(
+            form.username.data or "", form.password.data or ""
+        )
+        if user:
+            db.session.commit()
+            start_session(user)
+            return redirect(next_url)
+        db.session.rollback()
+        flash(SIGN_IN_FAILED, "error")
+        show_local = True
+    return render_template("main/login.html", form=form, next_url=next_url, show_local=show_local)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Answer 200 when the database answers, 503 otherwise."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+        return jsonify(status="unavailable"), 503
+    return jsonify(status="ok"), 200

@@ -1,0 +1,18 @@
+"""Every model, imported here so Alembic and `flask shell` see every table."""
+
+from portal.models.audit import AuditEvent, LoginFailure
+from portal.models.base import Base
+from portal.models.group import EntraGroup, Group, GroupMembership
+from portal.models.sync import SyncRecord
+from portal.models.user import User
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "EntraGroup",
+    "Group",
+    "GroupMembership",
+    "LoginFailure",
+    "SyncRecord",
+    "User",
+]

@@ -1,0 +1,55 @@
+"""People who can sign in: External users from Entra ID and Local accounts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy import orm as so
+
+from portal.models.base import Base, intpk, optional_timestamp, timestamp
+
+if TYPE_CHECKING:
+    from portal.models.group import GroupMembership
+
+EXTERNAL = "External"
+LOCAL = "Local"
+
+
+class User(UserMixin, Base):
+    """A portal user; External users are keyed by (tenant_id, object_id) and nothing else."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "object_id"),
+        sa.CheckConstraint("user_type IN ('External', 'Local')", name="user_type"),
+    )
+
+    id: so.Mapped[intpk]
+    tenant_id: so.Mapped[str | None] = so.mapped_column(sa.String(36))
+    object_id: so.Mapped[str | None] = so.mapped_column(sa.String(36), index=True)
+    username: so.Mapped[str | None] = so.mapped_column(sa.String(150), unique=True)
+    user_type: so.Mapped[str] = so.mapped_column(sa.String(16))
+    email: so.Mapped[str | None] = so.mapped_column(sa.String(320))
+    display_name: so.Mapped[str] = so.mapped_column(sa.String(256), default="")
+    upn: so.Mapped[str | None] = so.mapped_column(sa.String(320))
+    password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    is_active: so.Mapped[bool] = so.mapped_column(default=True)
+    is_admin: so.Mapped[bool] = so.mapped_column(default=False)
+    created_at: so.Mapped[timestamp]
+    last_login_at: so.Mapped[optional_timestamp]
+
+    memberships: so.Mapped[list[GroupMembership]] = so.relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def is_external(self) -> bool:
+        """Tell whether the user signs in through Entra ID."""
+        return self.user_type == EXTERNAL
+
+    @property
+    def label(self) -> str:
+        """Return the best human-readable name for the user."""
+        return self.display_name or self.username or self.upn or self.email or f"user {self.id}"

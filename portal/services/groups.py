@@ -1,0 +1,127 @@
+"""Group rules: local groups, the built-in `All users` group, and manual memberships."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import EntraGroup, Group, GroupMembership, User
+from portal.models.group import (
+    ALL_USERS,
+    BUILTIN,
+    LOCAL,
+    MEMBERSHIP_BUILTIN,
+    MEMBERSHIP_ENTRA,
+    MEMBERSHIP_MANUAL,
+)
+
+
+class GroupError(ValueError):
+    """A group operation was refused; the message is safe to show."""
+
+
+def all_users_group() -> Group:
+    """Return the built-in `All users` group, creating it on first use."""
+    query = sa.select(Group).where(Group.source == BUILTIN, Group.name == ALL_USERS)
+    group = db.session.scalars(query).first()
+    if group is None:
+        group = Group(name=ALL_USERS, source=BUILTIN, description="Every active External user.")
+        db.session.add(group)
+        db.session.flush()
+    return group
+
+
+def find_group(name_or_object_id: str) -> Group:
+    """Return the one group with this Entra object ID or name; refuse a name several share."""
+    key = name_or_object_id.strip()
+    by_id = sa.select(Group).join(Group.entra_group).where(EntraGroup.object_id == key.lower())
+    group = db.session.scalars(by_id).first()
+    if group is not None:
+        return group
+    groups = db.session.scalars(sa.select(Group).where(Group.name == key).limit(2)).all()
+    if not groups:
+        raise GroupError(f"no group named {key!r}")
+    if len(groups) > 1:
+        raise GroupError(f"several groups are named {key!r}: use the Entra object ID instead")
+    return groups[0]
+
+
+def create_local(name: str, description: str = "") -> Group:
+    """Create a local group; names must be unique among local and built-in groups."""
+    name = name.strip()
+    if not name:
+        raise GroupError("a group name is required")
+    clash = sa.select(Group.id).where(Group.name == name, Group.source != "entra")
+    if db.session.scalar(clash) is not None:
+        raise GroupError(f"a group named {name!r} already exists")
+    group = Group(name=name, source=LOCAL, description=description)
+    db.session.add(group)
+    db.session.flush()
+    return group
+
+
+def rename(group: Group, name: str) -> None:
+    """Rename a local group; Entra-linked and built-in names are not the portal's to change."""
+    if group.source != LOCAL or group.entra_group_id is not None:
+        raise GroupError("only unlinked local groups can be renamed: Entra owns the others' names")
+    name = name.strip()
+    if not name:
+        raise GroupError("a group name is required")
+    group.name = name
+    db.session.flush()
+
+
+def delete(group: Group) -> None:
+    """Delete a local or Entra group and its memberships; the built-in group stays."""
+    if group.source == BUILTIN:
+        raise GroupError("built-in groups cannot be deleted")
+    db.session.delete(group)
+    db.session.flush()
+
+
+def membership(group: Group, user: User) -> GroupMembership | None:
+    """Return the user's membership row in the group, if any."""
+    query = sa.select(GroupMembership).where(
+        GroupMembership.group_id == group.id, GroupMembership.user_id == user.id
+    )
+    return db.session.scalars(query).first()
+
+
+def add_manual_member(group: Group, user: User) -> bool:
+    """Make the user a manual member, pinning an Entra membership; return whether it changed."""
+    existing = membership(group, user)
+    if existing is not None and existing.source != MEMBERSHIP_ENTRA:
+        return False
+    if existing is None:
+        db.session.add(GroupMembership(group=group, user=user, source=MEMBERSHIP_MANUAL))
+    else:
+        existing.source = MEMBERSHIP_MANUAL
+    db.session.flush()
+    return True
+
+
+def remove_member(group: Group, user: User) -> bool:
+    """Remove the user from a group by hand; `All users` is managed by the portal itself."""
+    existing = membership(group, user)
+    if existing is None:
+        return False
+    if existing.source == MEMBERSHIP_BUILTIN:
+        raise GroupError(f"{ALL_USERS!r} holds every active External user and cannot be edited")
+    if existing.source == MEMBERSHIP_ENTRA:
+        raise GroupError(
+            "this membership comes from Entra ID: remove the user from the Entra group"
+        )
+    db.session.delete(existing)
+    db.session.flush()
+    return True
+
+
+def user_group_names(user: User) -> list[str]:
+    """Return the sorted names of the user's groups in one query."""
+    query = (
+        sa.select(Group.name)
+        .join(GroupMembership, GroupMembership.group_id == Group.id)
+        .where(GroupMembership.user_id == user.id)
+        .order_by(Group.name)
+    )
+    return list(db.session.scalars(query))

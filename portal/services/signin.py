@@ -1,0 +1,24 @@
+"""An External user's sign-in: find or create them, refresh them, sync their groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.models import User
+from portal.services import sync, users
+
+
+class UserDisabled(Exception):
+    """The user exists but an admin disabled them."""
+
+
+def sign_in_external(claims: dict[str, Any], access_token: str | None) -> User:
+    """Apply one verified sign-in; flushes only, the caller commits once."""
+    existing = users.get_external(claims["tid"].lower(), claims["oid"].lower())
+    if existing is not None and not existing.is_active:
+        raise UserDisabled
+    # Graph first, writes after: no row lock or SQLite write lock is held while Graph answers.
+    resolution = sync.resolve_groups(claims, access_token)
+    user = users.upsert_external(claims)
+    sync.apply(user, resolution)
+    return user
