@@ -1,4 +1,4 @@
-"""ID-token checks that MSAL leaves to the app: signature, issuer, audience, tenant, times, nonce."""
+"""ID-token checks MSAL leaves to the app: signature, issuer, audience, tenant, times, nonce."""
 
 from __future__ import annotations
 
