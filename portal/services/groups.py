@@ -125,3 +125,42 @@ def user_group_names(user: User) -> list[str]:
         .order_by(Group.name)
     )
     return list(db.session.scalars(query))
+
+
+def names_by_user() -> dict[int, list[str]]:
+    """Return every user's sorted group names, keyed by user id, in one query."""
+    query = (
+        sa.select(GroupMembership.user_id, Group.name)
+        .join(Group, GroupMembership.group_id == Group.id)
+        .order_by(GroupMembership.user_id, Group.name)
+    )
+    names: dict[int, list[str]] = {}
+    for user_id, name in db.session.execute(query):
+        names.setdefault(user_id, []).append(name)
+    return names
+
+
+def list_with_counts() -> list[tuple[Group, str | None, int]]:
+    """Return every group with its Entra object ID and member count, by name, in one query."""
+    count = (
+        sa.select(sa.func.count(GroupMembership.id))
+        .where(GroupMembership.group_id == Group.id)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(Group, EntraGroup.object_id, count)
+        .outerjoin(EntraGroup, Group.entra_group_id == EntraGroup.id)
+        .order_by(Group.name, Group.id)
+    )
+    return [(group, object_id, members) for group, object_id, members in db.session.execute(query)]
+
+
+def members(group: Group) -> list[tuple[User, str]]:
+    """Return the group's members with how each joined (`entra`, `manual`, `builtin`), by name."""
+    query = (
+        sa.select(User, GroupMembership.source)
+        .join(GroupMembership, GroupMembership.user_id == User.id)
+        .where(GroupMembership.group_id == group.id)
+        .order_by(User.display_name, User.username, User.id)
+    )
+    return [(user, source) for user, source in db.session.execute(query)]

@@ -128,3 +128,10 @@ def set_active(user: User, is_active: bool) -> bool:
     user.is_active = is_active
     db.session.flush()
     return True
+
+
+def list_all() -> list[User]:
+    """Return every user: Local accounts by username, then External users by name."""
+    order = (User.user_type.desc(), User.username, User.display_name, User.id)
+    query = sa.select(User).order_by(*order)
+    return list(db.session.scalars(query))
