@@ -164,3 +164,14 @@ def members(group: Group) -> list[tuple[User, str]]:
         .order_by(User.display_name, User.username, User.id)
     )
     return [(user, source) for user, source in db.session.execute(query)]
+
+
+def memberships_of(user: User) -> list[tuple[Group, str]]:
+    """Return the user's groups with how they joined each, by group name, in one query."""
+    query = (
+        sa.select(Group, GroupMembership.source)
+        .join(GroupMembership, GroupMembership.group_id == Group.id)
+        .where(GroupMembership.user_id == user.id)
+        .order_by(Group.name, Group.id)
+    )
+    return [(group, source) for group, source in db.session.execute(query)]
