@@ -10,6 +10,7 @@ import functools
 import logging
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 GRAPH_SCOPES = ["User.Read", "GroupMember.Read.All"]
 TIMEOUT = (3.05, 10)  # connect, read: a hung sign-in host must not hang a worker
 METADATA_TTL = 24 * 3600
+_WARNINGS_LOCK = threading.Lock()
 
 
 class SignInError(Exception):
@@ -130,11 +132,17 @@ class EntraClient:
     def begin(self, redirect_uri: str) -> dict[str, Any]:
         """Start an authorization-code flow; keep the returned flow until the callback."""
         try:
-            return self._app().initiate_auth_code_flow(
-                GRAPH_SCOPES, redirect_uri=redirect_uri, response_mode="query"
-            )
+            app = self._app()
         except (ValueError, requests.RequestException) as exc:
             raise SignInError(f"the sign-in host could not be reached: {_brief(exc)}") from None
+        # MSAL warns unless response_mode is form_post, but a cross-site POST from the sign-in
+        # host would not carry the SameSite=Lax session cookie, so the flow would be lost.
+        # catch_warnings swaps process-wide state: the lock keeps our own calls from interleaving.
+        with _WARNINGS_LOCK, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "response_mode='form_post'", UserWarning)
+            return app.initiate_auth_code_flow(
+                GRAPH_SCOPES, redirect_uri=redirect_uri, response_mode="query"
+            )
 
     def redeem(self, flow: dict[str, Any], auth_response: dict[str, str]) -> SignInResult:
         """Redeem the code of a callback and verify the ID token, or raise SignInError."""
