@@ -14,6 +14,8 @@ class AuditEvent(Base):
     """Who did what to which target, and when."""
 
     __tablename__ = "audit_events"
+    # The audit page filters by actor, newest first.
+    __table_args__ = (sa.Index("ix_audit_events_actor_id", "actor", "id"),)
 
     id: so.Mapped[intpk]
     created_at: so.Mapped[timestamp] = so.mapped_column(index=True)

@@ -43,7 +43,11 @@ class Group(Base):
     """A local group; `entra_group` links it to an Entra group by object ID."""
 
     __tablename__ = "groups"
-    __table_args__ = (sa.CheckConstraint("source IN ('entra', 'local', 'builtin')", name="source"),)
+    __table_args__ = (
+        sa.CheckConstraint("source IN ('entra', 'local', 'builtin')", name="source"),
+        # Keyset pagination of the admin groups list.
+        sa.Index("ix_groups_name_id", "name", "id"),
+    )
 
     id: so.Mapped[intpk]
     name: so.Mapped[str] = so.mapped_column(sa.String(256), index=True)

@@ -24,6 +24,10 @@ class User(UserMixin, Base):
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "object_id"),
         sa.CheckConstraint("user_type IN ('External', 'Local')", name="user_type"),
+        # Keyset pagination of the admin users list: each sort column with the id tiebreak.
+        sa.Index("ix_users_display_name_id", "display_name", "id"),
+        sa.Index("ix_users_email_id", "email", "id"),
+        sa.Index("ix_users_last_login_at_id", "last_login_at", "id"),
     )
 
     id: so.Mapped[intpk]
