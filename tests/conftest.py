@@ -164,15 +164,22 @@ def pick_account(emulator: Any, authorize_url: str, object_id: str) -> requests.
     )
 
 
-def sign_in(client: FlaskClient, emulator: Any, object_id: str, next_url: str | None = None) -> Any:
-    """Drive the whole authorization-code flow and return the portal's callback response."""
+def prepare_callback(
+    client: FlaskClient, emulator: Any, object_id: str, next_url: str | None = None
+) -> str:
+    """Start the flow and pick the account; return the callback path and query, not yet visited."""
     query = {"next": next_url} if next_url is not None else {}
     started = client.get("/auth/login", query_string=query)
     assert started.status_code == 302, started.status_code
     answer = pick_account(emulator, started.headers["Location"], object_id)
     assert answer.status_code == 302, answer.text[:300]
     callback = urlsplit(answer.headers["Location"])
-    return client.get(f"{callback.path}?{callback.query}")
+    return f"{callback.path}?{callback.query}"
+
+
+def sign_in(client: FlaskClient, emulator: Any, object_id: str, next_url: str | None = None) -> Any:
+    """Drive the whole authorization-code flow and return the portal's callback response."""
+    return client.get(prepare_callback(client, emulator, object_id, next_url))
 
 
 @pytest.fixture
