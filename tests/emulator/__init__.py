@@ -1,0 +1,1 @@
+"""Tests of the bundled Entra ID + Microsoft Graph emulator."""
