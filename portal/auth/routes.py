@@ -27,6 +27,7 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 bp.record_once(lambda state: entra.init_entra(state.app))
 log = logging.getLogger(__name__)
 FAILED = "Sign-in with Microsoft did not complete. Please try again, or ask your administrator."
+UNREACHABLE = "Microsoft sign-in cannot be reached right now. Please try again in a few minutes."
 
 
 def redirect_uri() -> str:
@@ -34,10 +35,10 @@ def redirect_uri() -> str:
     return current_app.config["PORTAL_BASE_URL"] + "/auth/callback"
 
 
-def fail(reason: str) -> Response:
+def fail(reason: str, message: str = FAILED) -> Response:
     """Log why a sign-in failed and send the person to the sign-in page with a generic message."""
     log.warning("sign-in failed: %s", reason)
-    flash(FAILED, "error")
+    flash(message, "error")
     return redirect(url_for("main.login"))
 
 
@@ -47,7 +48,7 @@ def login() -> Response:
     try:
         flow = entra.client().begin(redirect_uri())
     except entra.SignInError as exc:
-        return fail(exc.reason)
+        return fail(exc.reason, UNREACHABLE)
     session["auth_flow"] = flow
     session["auth_next"] = safe_next(request.args.get("next"))
     return redirect(flow["auth_uri"])
