@@ -183,6 +183,37 @@ class EntraClient:
         endpoint = endpoint or f"{self.authority}/oauth2/v2.0/logout"
         return f"{endpoint}?{urlencode({'post_logout_redirect_uri': post_logout_redirect_uri})}"
 
+    def acquire_app_token(self, resource: str) -> str:
+        """Get an application token for `resource` (client-credentials grant), or raise SignInError.
+
+        A fresh MSAL application each time: this is a configuration check, so an answer cached
+        from an earlier attempt must not stand in for the current one. The grant needs a real
+        tenant, so a multi-tenant setup asks in its first allowed tenant.
+        """
+        tenant = (
+            self.allowed_tenants[0] if self.tenant in {"organizations", "common"} else self.tenant
+        )
+        authority = f"{self.authority.rsplit('/', 1)[0]}/{tenant}"
+        try:
+            app = msal.ConfidentialClientApplication(
+                self.client_id,
+                client_credential=self._secret,
+                authority=authority,
+                instance_discovery=False,
+                http_client=self.session,
+                http_cache=_NoReplayCache(),
+                token_cache=_NoTokenCache(),
+            )
+            result = app.acquire_token_for_client([f"{resource.rstrip('/')}/.default"])
+        except (ValueError, msal.exceptions.MsalServiceError, requests.RequestException) as exc:
+            raise SignInError(f"the token endpoint failed: {_brief(exc)}") from None
+        if not result.get("access_token"):
+            raise SignInError(
+                f"Entra answered {result.get('error')}: "
+                f"{str(result.get('error_description') or '').partition(chr(10))[0][:200]}"
+            )
+        return str(result["access_token"])
+
 
 def _brief(exc: BaseException) -> str:
     """Name an exception in one short line that cannot carry a token."""
