@@ -208,10 +208,8 @@ class EntraClient:
         except (ValueError, msal.exceptions.MsalServiceError, requests.RequestException) as exc:
             raise SignInError(f"the token endpoint failed: {_brief(exc)}") from None
         if not result.get("access_token"):
-            raise SignInError(
-                f"Entra answered {result.get('error')}: "
-                f"{str(result.get('error_description') or '').partition(chr(10))[0][:200]}"
-            )
+            description = str(result.get("error_description") or "").partition("\n")[0]
+            raise SignInError(f"Entra answered {result.get('error')}: {description[:200]}")
         return str(result["access_token"])
 
 
