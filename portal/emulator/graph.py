@@ -83,10 +83,12 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, content_type=JSON_TYPE)
 
 
-def graph_error(status: int, code: str, message: str, **inner: str) -> Response:
-    """Return a Graph-shaped error (reference §5.1)."""
+def graph_error(
+    status: int, code: str, message: str, inner: dict[str, str] | None = None
+) -> Response:
+    """Return a Graph-shaped error (reference §5.1); inner adds innerError fields."""
     inner_error = {
-        **inner,
+        **(inner or {}),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
         "request-id": g.get("request_id", ""),
         "client-request-id": _client_request_id(),
@@ -205,9 +207,7 @@ def _too_many(retry_after: int) -> Response:
         429,
         "TooManyRequests",
         "Please retry again later.",
-        code="429",
-        message="Please retry after",
-        status="429",
+        {"code": "429", "message": "Please retry after", "status": "429"},
     )
     response.headers["Retry-After"] = str(retry_after)
     return response
