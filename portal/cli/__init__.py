@@ -1,0 +1,29 @@
+"""Command-line interface: `flask --app app users|groups|sync|check-config|dev …`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from portal.cli.checks import check_config
+from portal.cli.groups import groups_cli
+from portal.cli.sync import sync_cli
+from portal.cli.users import users_cli
+
+
+def init_commands(app: Flask) -> None:
+    """Register the portal's command groups on the app's CLI."""
+    for command in (users_cli, groups_cli, sync_cli, check_config, dev_cli()):
+        app.cli.add_command(command)
+
+
+def dev_cli() -> click.Group:
+    """Build the `dev` group: helpers for a development database."""
+    group = AppGroup("dev", help="Development helpers.")
+    try:
+        from portal.services.seed import seed_command
+    except ImportError:  # the seed command arrives with the admin console
+        return group
+    group.add_command(seed_command, "seed")
+    return group
