@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format bench run migrate clean help
+.PHONY: demo test lint format bench run migrate check-migrations clean help
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -26,12 +26,18 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 demo: $(STAMP)  ## Run the portal beside the bundled Entra ID + Graph emulator with sample users.
 	$(BIN)/python -m portal.demo
 
-test: $(DEV_STAMP)  ## Run the whole test suite (PostgreSQL too when TEST_DATABASE_URL is set).
+test: $(DEV_STAMP) check-migrations  ## Run the whole test suite (PostgreSQL too when TEST_DATABASE_URL is set).
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(DEV_STAMP)  ## Check formatting and lint with ruff, and migrations against the models.
+lint: $(DEV_STAMP) check-migrations  ## Check formatting and lint with ruff, and migrations against the models.
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+
+check-migrations: $(STAMP)  ## Fail when the models and the migrations disagree (`flask db check`).
+	@tmp=$$(mktemp -d); export PORTAL_ENV=development DATABASE_URL="sqlite:///$$tmp/check.db"; \
+	  out=$$($(BIN)/flask --app app db upgrade 2>&1) && out=$$($(BIN)/flask --app app db check 2>&1); \
+	  status=$$?; rm -rf "$$tmp"; \
+	  if [ $$status -eq 0 ]; then echo "migrations match the models"; else echo "$$out"; fi; exit $$status
 
 format: $(DEV_STAMP)  ## Format the code with ruff.
 	$(BIN)/ruff format .
