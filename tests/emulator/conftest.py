@@ -29,18 +29,25 @@ def tls_session(emu: Emulator) -> requests.Session:
 
 
 @pytest.fixture(scope="session")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    """A running emulator shared by the whole emulator suite."""
+def _running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, SampleData]]:
+    """Start the emulator with the demo tenant first, so it is the default tenant."""
     emulator = Emulator(state_dir=tmp_path_factory.mktemp("emulator-state"))
+    data = emulator.load_sample_data(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
     emulator.start(port=0)
-    yield emulator
+    yield emulator, data
     emulator.stop()
 
 
 @pytest.fixture(scope="session")
-def sample(emu: Emulator) -> SampleData:
-    """The demo tenant, registered for this suite's client."""
-    return emu.load_sample_data(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
+def emu(_running: tuple[Emulator, SampleData]) -> Emulator:
+    """A running emulator shared by the whole emulator suite."""
+    return _running[0]
+
+
+@pytest.fixture(scope="session")
+def sample(_running: tuple[Emulator, SampleData]) -> SampleData:
+    """The demo tenant (the default tenant), registered for this suite's client."""
+    return _running[1]
 
 
 @pytest.fixture(autouse=True)
