@@ -111,6 +111,7 @@ def _serve_until_signalled() -> None:
     done = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        """Let main() shut the server down cleanly."""
         done.set()
 
     signal.signal(signal.SIGTERM, stop)

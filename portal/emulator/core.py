@@ -299,6 +299,7 @@ class Emulator:
 
     @latency.setter
     def latency(self, seconds: float) -> None:
+        """Set a fixed delay in seconds."""
         self._latency.set(fixed=seconds)
 
     def set_latency(

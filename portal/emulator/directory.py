@@ -105,6 +105,11 @@ class Directory:
                 raise KeyError(f"unknown tenant {tenant_id!r}")
             return self.tenants[tid]
 
+    def all_tenants(self) -> list[Tenant]:
+        """Return every tenant, in creation order."""
+        with self.lock:
+            return list(self.tenants.values())
+
     def find_tenant(self, segment: str) -> Tenant | None:
         """Resolve an authority path segment (tenant GUID or domain) to a tenant."""
         key = segment.lower()

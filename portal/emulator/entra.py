@@ -262,7 +262,7 @@ def _check_request(params: dict[str, str]) -> tuple[str, int, str] | None:
 
 def _visible_users(authority: Authority) -> list[DirObject]:
     directory = emu().directory
-    tenants = [authority.tenant] if authority.tenant else list(directory.tenants.values())
+    tenants = [authority.tenant] if authority.tenant else directory.all_tenants()
     users: list[DirObject] = []
     for tenant in tenants:
         users.extend(directory.listing(tenant.id, USER))
@@ -274,7 +274,7 @@ def _chosen_user(params: dict[str, str], authority: Authority) -> DirObject | No
     if request.method == "POST" and request.form.get("account"):
         user = directory.get(request.form["account"])
     elif params.get("prompt") == "none" and params.get("login_hint"):
-        tenants = [authority.tenant] if authority.tenant else list(directory.tenants.values())
+        tenants = [authority.tenant] if authority.tenant else directory.all_tenants()
         hint = params["login_hint"]
         user = next((u for t in tenants if (u := directory.user_by_upn(t.id, hint))), None)
     else:
@@ -290,7 +290,7 @@ def _picker(params: dict[str, str], authority: Authority, client: Client) -> str
     users = _visible_users(authority)
     hint = params.get("login_hint", "").lower()
     users.sort(key=lambda u: (u.upn or "").lower() != hint)
-    tenant_names = {t.id: t.name for t in emu().directory.tenants.values()}
+    tenant_names = {t.id: t.name for t in emu().directory.all_tenants()}
     return render_template(
         "pick_account.html",
         action=_with_query(request.path, params),
@@ -338,6 +338,24 @@ def _no_account(params: dict[str, str], authority: Authority, client: Client) ->
     return _picker(params, authority, client)
 
 
+def _issue_code(params: dict[str, str], client: Client, user: DirObject) -> tuple[str, str]:
+    """Store a new authorization code for the user; return (code, session id)."""
+    code, sid = "1.A" + secrets.token_urlsafe(96), new_id()
+    grant = AuthCode(
+        client_id=client.client_id,
+        redirect_uri=params["redirect_uri"],
+        code_challenge=params["code_challenge"],
+        nonce=params.get("nonce"),
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        scope=params.get("scope", ""),
+        sid=sid,
+        issued_at=time.time(),
+    )
+    emu().store_code(code, grant)
+    return code, sid
+
+
 def _complete(params: dict[str, str], client: Client, user: DirObject) -> Response:
     if not client.allowed_in(user.tenant_id):
         return _redirect_error(
@@ -355,22 +373,7 @@ def _complete(params: dict[str, str], client: Client, user: DirObject) -> Respon
             65004 if error == "access_denied" else 50000,
             description or "The identity provider reported an error.",
         )
-    code = "1.A" + secrets.token_urlsafe(96)
-    sid = new_id()
-    emu().store_code(
-        code,
-        AuthCode(
-            client_id=client.client_id,
-            redirect_uri=params["redirect_uri"],
-            code_challenge=params["code_challenge"],
-            nonce=params.get("nonce"),
-            user_id=user.id,
-            tenant_id=user.tenant_id,
-            scope=params.get("scope", ""),
-            sid=sid,
-            issued_at=time.time(),
-        ),
-    )
+    code, sid = _issue_code(params, client, user)
     query = {"code": code, "session_state": sid}
     if "state" in params:
         query["state"] = params["state"]

@@ -45,12 +45,14 @@ def create_app(emulator: Emulator) -> Flask:
 
     @app.before_request
     def count_and_delay() -> None:
+        """Count every request under its endpoint name, then apply the configured latency."""
         emulator.count(_counter_name(request.endpoint))
         if not request.environ.get("emulator.inner"):
             emulator.sleep(emulator.next_delay())
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
+        """Answer routing errors under /v1.0 in Graph's error shape."""
         if not request.path.startswith("/v1.0/"):
             return exc
         status = 405 if exc.code == 405 else 400

@@ -173,6 +173,7 @@ def graph_for(emu: Emulator, driver: Driver) -> Any:
     """Factory: a Graph client signed in as an account (delegated token)."""
 
     def make(account: str, scopes: tuple[str, ...] = GRAPH_SCOPES, **kwargs: Any) -> Graph:
+        """Sign the account in and wrap its Graph token."""
         return Graph(emu, driver.graph_token(account, scopes=scopes, **kwargs))
 
     return make

@@ -70,6 +70,7 @@ def test_hang_outlasts_client_timeout(emu: Emulator, adele: Graph) -> None:
 
 def test_random_faults_are_seeded(emu: Emulator, adele: Graph) -> None:
     def statuses() -> list[int]:
+        """Arm the same seeded rates afresh and record 30 answers."""
         emu.graph_faults.clear()
         emu.graph_faults.rate("429", 0.3, seed=7)
         emu.graph_faults.rate("503", 0.3, seed=8)
