@@ -47,6 +47,14 @@ class Group(Base):
         sa.CheckConstraint("source IN ('entra', 'local', 'builtin')", name="source"),
         # Keyset pagination of the admin groups list.
         sa.Index("ix_groups_name_id", "name", "id"),
+        # One built-in group per name, so concurrent first sign-ins cannot create two `All users`.
+        sa.Index(
+            "uq_groups_builtin_name",
+            "name",
+            unique=True,
+            sqlite_where=sa.text("source = 'builtin'"),
+            postgresql_where=sa.text("source = 'builtin'"),
+        ),
     )
 
     id: so.Mapped[intpk]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, User
+from portal.models.base import utcnow
 from portal.models.group import (
     ALL_USERS,
     BUILTIN,
@@ -25,9 +27,21 @@ def all_users_group() -> Group:
     query = sa.select(Group).where(Group.source == BUILTIN, Group.name == ALL_USERS)
     group = db.session.scalars(query).first()
     if group is None:
-        group = Group(name=ALL_USERS, source=BUILTIN, description="Every active External user.")
-        db.session.add(group)
-        db.session.flush()
+        # Concurrent first sign-ins may race here: the partial unique index keeps one row.
+        dialect = db.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(Group).values(
+            name=ALL_USERS,
+            source=BUILTIN,
+            description="Every active External user.",
+            created_at=utcnow(),
+        )
+        db.session.execute(
+            stmt.on_conflict_do_nothing(
+                index_elements=["name"], index_where=sa.text("source = 'builtin'")
+            )
+        )
+        group = db.session.scalars(query).one()
     return group
 
 
