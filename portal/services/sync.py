@@ -1,13 +1,41 @@
-"""Group sync (placeholder until the group-sync issue lands): records that no sync ran."""
+"""Group sync at sign-in: Entra group IDs to names through Graph, then local memberships.
+
+`resolve_groups` runs first and only reads (the name cache, then Graph), so no database lock
+is held while Graph answers; `apply` then writes everything and only flushes: the sign-in
+view commits once. Writes are O(changed): an unchanged sign-in writes no membership rows.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
+
 from portal.extensions import db
-from portal.models import SyncRecord, User
-from portal.models.sync import SKIPPED
+from portal.log import audit_log
+from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
+from portal.models.base import utcnow
+from portal.models.group import (
+    ALL_USERS,
+    BUILTIN,
+    ENTRA,
+    LOCAL,
+    MEMBERSHIP_BUILTIN,
+    MEMBERSHIP_ENTRA,
+)
+from portal.models.sync import FAILED, FROM_CLAIM, FROM_GRAPH, OK, SKIPPED, UNCHANGED
+from portal.services import graph
+from portal.services.groups import all_users_group
+
+CHUNK = 500  # rows or IDs per statement: stays far below SQLite's bound-parameter limit
 
 
 @dataclass
@@ -15,18 +43,324 @@ class Resolution:
     """Where a sign-in's group IDs came from and what they resolved to."""
 
     source: str | None = None
+    status: str | None = None  # None while the groups are known; SKIPPED or FAILED otherwise
+    reason: str | None = None
+    tenant_id: str = ""
+    # Every group ID the user is in; None when unknown (then admin status stays as it was).
+    group_ids: list[str] | None = None
+    # Group names by object ID, from the cache or Graph; IDs that are no groups are absent.
+    names: dict[str, str] = field(default_factory=dict)
+    # What Graph said this sign-in, to store in the cache: a name, or None for "no group".
+    read: dict[str, str | None] = field(default_factory=dict)
+    read_at: datetime = field(default_factory=utcnow)
+    # Cache rows already loaded (object ID -> entra_groups.id), so apply need not reload them.
+    cache_ids: dict[str, int] = field(default_factory=dict)
+    graph_calls: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def known(self) -> bool:
+        """Tell whether the groups are known, so memberships may follow them."""
+        return self.status is None
 
 
-def resolve_groups(claims: dict[str, Any], access_token: str | None) -> Resolution:
-    """Work out the user's groups before any write."""
-    return Resolution()
+def resolve_groups(claims: Mapping[str, Any], access_token: str | None) -> Resolution:
+    """Work out the user's groups before any write: cache reads and Graph calls only."""
+    resolution = Resolution(source=_source(claims), tenant_id=str(claims["tid"]).lower())
+    if resolution.source is None:
+        resolution.status = SKIPPED
+        resolution.reason = "the token carried neither a groups claim nor an overage marker"
+        return resolution
+    call = graph.client().call(access_token)
+    try:
+        _resolve(resolution, claims, call)
+    except graph.GraphError as exc:
+        resolution.status, resolution.reason = FAILED, exc.reason
+    resolution.graph_calls = call.calls
+    return resolution
+
+
+def _source(claims: Mapping[str, Any]) -> str | None:
+    """Return where the group IDs come from: the claim, Graph (overage), or nowhere."""
+    if "groups" in claims:
+        return FROM_CLAIM
+    claim_names = claims.get("_claim_names")
+    if isinstance(claim_names, Mapping) and "groups" in claim_names:
+        # The overage marker's `_claim_sources` URL names the retired Azure AD Graph and is
+        # input from the token: it is never called. Microsoft Graph is asked instead.
+        return FROM_GRAPH
+    return None
+
+
+def _resolve(resolution: Resolution, claims: Mapping[str, Any], call: graph.GraphCall) -> None:
+    """Fill in the group IDs and their names, calling Graph only for what the cache lacks."""
+    if resolution.source == FROM_CLAIM:
+        raw = claims["groups"]
+        if not isinstance(raw, list):
+            raise graph.GraphError("the groups claim is not a list")
+        resolution.group_ids = list(dict.fromkeys(str(i).lower() for i in raw))
+    else:
+        found = call.transitive_groups()
+        resolution.group_ids = list(found)
+        resolution.read = {i: n for i, n in found.items() if n}
+    unnamed = [i for i in resolution.group_ids if i not in resolution.read]
+    fresh = _fresh_names(unnamed, resolution)
+    missing = [i for i in unnamed if i not in fresh]
+    if missing:
+        lookup = call.lookup(missing)
+        resolution.read.update(lookup.names)
+        resolution.read.update(dict.fromkeys(lookup.not_groups))
+    known = {**fresh, **resolution.read}
+    resolution.names = {i: n for i in resolution.group_ids if (n := known.get(i))}
+
+
+def _fresh_names(ids: Sequence[str], resolution: Resolution) -> dict[str, str | None]:
+    """Return the cached answers younger than GROUP_NAME_TTL_SECONDS (None: no group)."""
+    ttl = timedelta(seconds=current_app.config["GROUP_NAME_TTL_SECONDS"])
+    fresh: dict[str, str | None] = {}
+    columns = (EntraGroup.id, EntraGroup.object_id, EntraGroup.display_name, EntraGroup.read_at)
+    for chunk in _chunks(ids):
+        for row_id, object_id, name, read_at in db.session.execute(
+            sa.select(*columns).where(EntraGroup.object_id.in_(chunk))
+        ):
+            resolution.cache_ids[object_id] = row_id
+            if resolution.read_at - read_at < ttl:
+                fresh[object_id] = name
+    return fresh
 
 
 def apply(user: User, resolution: Resolution) -> SyncRecord:
-    """Bring memberships in line and record the sync."""
+    """Bring the user's memberships and admin status in line, and record the sync."""
+    added: list[str] = []
+    removed: list[str] = []
+    current = _memberships(user)
+    if user.is_external and user.is_active:
+        _join_all_users(user, current, added)
+    if resolution.known:
+        _store_names(resolution)
+        linked = _linked_groups(_synced(resolution), resolution)
+        _follow(user, current, linked, added, removed)
+    if user.is_external and resolution.group_ids is not None:
+        _follow_admin(user, resolution.group_ids)
+    return _record(user, resolution, added, removed)
+
+
+def _memberships(user: User) -> list[tuple[GroupMembership, Group]]:
+    """Load all of the user's memberships and their groups in one query."""
+    query = (
+        sa.select(GroupMembership, Group)
+        .join(Group, GroupMembership.group_id == Group.id)
+        .where(GroupMembership.user_id == user.id)
+    )
+    return [(m, g) for m, g in db.session.execute(query)]
+
+
+def _join_all_users(
+    user: User, current: list[tuple[GroupMembership, Group]], added: list[str]
+) -> None:
+    """Put an active External user in the built-in `All users` group if they are not yet."""
+    if any(g.source == BUILTIN and g.name == ALL_USERS for _, g in current):
+        return
+    group = all_users_group()
+    if _insert_memberships(user, [group.id], MEMBERSHIP_BUILTIN):
+        added.append(group.name)
+        _audit(user, "joined", group.name)
+
+
+def _store_names(resolution: Resolution) -> None:
+    """Write what Graph said into the name cache, safe against concurrent sign-ins."""
+    rows = [
+        {
+            "object_id": object_id,
+            "tenant_id": resolution.tenant_id,
+            "display_name": name,
+            "read_at": resolution.read_at,
+        }
+        for object_id, name in sorted(resolution.read.items())  # one lock order for all
+    ]
+    for chunk in _chunks(rows):
+        stmt = _insert(EntraGroup).values(chunk)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["object_id"],
+            set_={"display_name": stmt.excluded.display_name, "read_at": stmt.excluded.read_at},
+        )
+        db.session.execute(stmt)
+    new = [i for i in resolution.read if resolution.read[i] and i not in resolution.cache_ids]
+    for chunk in _chunks(new):
+        query = sa.select(EntraGroup.object_id, EntraGroup.id).where(
+            EntraGroup.object_id.in_(chunk)
+        )
+        resolution.cache_ids.update({oid: row_id for oid, row_id in db.session.execute(query)})
+
+
+def _synced(resolution: Resolution) -> dict[int, str]:
+    """Return the Entra groups that sync (entra_groups.id -> name), after GROUP_SYNC_FILTER."""
+    pattern = current_app.config.get("GROUP_SYNC_FILTER")
+    matcher = re.compile(pattern) if pattern else None
+    return {
+        resolution.cache_ids[object_id]: name
+        for object_id, name in resolution.names.items()
+        if matcher is None or matcher.search(name)
+    }
+
+
+def _linked_groups(synced: dict[int, str], resolution: Resolution) -> dict[int, Group]:
+    """Return the local group of each synced Entra group (entra_groups.id -> Group)."""
+    linked = _load_linked(synced)
+    unlinked = {eid: name for eid, name in synced.items() if eid not in linked}
+    if current_app.config["GROUP_SYNC_MODE"] == "mirror":
+        _rename(linked, synced)
+        if unlinked:
+            _create_mirrors(unlinked)
+            linked.update(_load_linked(unlinked))
+    elif unlinked:
+        linked.update(_link_by_name(unlinked))
+    return linked
+
+
+def _load_linked(synced: Mapping[int, str]) -> dict[int, Group]:
+    """Load the local groups linked to these Entra groups, by object ID link only."""
+    linked: dict[int, Group] = {}
+    for chunk in _chunks(list(synced)):
+        query = sa.select(Group).where(Group.entra_group_id.in_(chunk))
+        linked.update({g.entra_group_id: g for g in db.session.scalars(query)})  # type: ignore[misc]
+    return linked
+
+
+def _rename(linked: dict[int, Group], synced: dict[int, str]) -> None:
+    """Give mirrored groups the name Entra has now."""
+    for eid, group in linked.items():
+        if group.name != synced[eid] and group.source != BUILTIN:
+            audit_log.info("group sync: group %r renamed to %r", group.name, synced[eid])
+            group.name = synced[eid]
+
+
+def _create_mirrors(unlinked: dict[int, str]) -> None:
+    """Create a local group per Entra group; a concurrent sign-in creating it too is fine."""
+    now = utcnow()
+    rows = [
+        {"name": name, "source": ENTRA, "description": "", "entra_group_id": eid, "created_at": now}
+        for eid, name in sorted(unlinked.items())
+    ]
+    for chunk in _chunks(rows):
+        stmt = (
+            _insert(Group).values(chunk).on_conflict_do_nothing(index_elements=["entra_group_id"])
+        )
+        db.session.execute(stmt)
+    audit_log.info("group sync: created %d mirrored group(s)", len(rows))
+
+
+def _link_by_name(unlinked: dict[int, str]) -> dict[int, Group]:
+    """Match mode: link each Entra group to the one unlinked local group of exactly its name."""
+    candidates: dict[str, list[Group]] = {}
+    for chunk in _chunks(sorted(set(unlinked.values()))):
+        query = sa.select(Group).where(
+            Group.name.in_(chunk),
+            Group.entra_group_id.is_(None),
+            Group.source.in_([LOCAL, ENTRA]),
+        )
+        for group in db.session.scalars(query):
+            candidates.setdefault(group.name, []).append(group)
+    # A name two Entra groups share, or two local groups share, says nothing: link neither.
+    entra_names = Counter(unlinked.values())
+    linked: dict[int, Group] = {}
+    for eid, name in unlinked.items():
+        groups = candidates.get(name, [])
+        if len(groups) == 1 and entra_names[name] == 1:
+            groups[0].entra_group_id = eid
+            linked[eid] = groups[0]
+            audit_log.info("group sync: linked local group %r to its Entra group", name)
+    return linked
+
+
+def _follow(
+    user: User,
+    current: list[tuple[GroupMembership, Group]],
+    linked: dict[int, Group],
+    added: list[str],
+    removed: list[str],
+) -> None:
+    """Join the listed groups and leave the entra-sourced memberships no longer listed."""
+    have = {m.group_id for m, _ in current}
+    wanted = {g.id: g.name for g in linked.values()}
+    joining = sorted(gid for gid in wanted if gid not in have)
+    if joining:
+        _insert_memberships(user, joining, MEMBERSHIP_ENTRA)
+        added.extend(wanted[gid] for gid in joining)
+    leaving = [(m, g) for m, g in current if m.source == MEMBERSHIP_ENTRA and g.id not in wanted]
+    if leaving:
+        ids = [m.id for m, _ in leaving]
+        for chunk in _chunks(ids):
+            db.session.execute(sa.delete(GroupMembership).where(GroupMembership.id.in_(chunk)))
+        removed.extend(g.name for _, g in leaving)
+    for name in sorted(wanted[gid] for gid in joining):
+        _audit(user, "joined", name)
+    for name in sorted(g.name for _, g in leaving):
+        _audit(user, "left", name)
+
+
+def _insert_memberships(user: User, group_ids: Iterable[int], source: str) -> bool:
+    """Insert memberships, skipping any a concurrent sign-in of the same user just added."""
+    now = utcnow()
+    rows = [
+        {"group_id": gid, "user_id": user.id, "source": source, "created_at": now}
+        for gid in group_ids
+    ]
+    for chunk in _chunks(rows):
+        stmt = _insert(GroupMembership).values(chunk)
+        db.session.execute(stmt.on_conflict_do_nothing(index_elements=["group_id", "user_id"]))
+    # The ORM did not see these rows: make `user.memberships` reload when next read.
+    db.session.expire(user, ["memberships"])
+    return bool(rows)
+
+
+def _follow_admin(user: User, group_ids: Sequence[str]) -> None:
+    """Make an External user admin exactly when they are in a PORTAL_ADMIN_GROUP_IDS group."""
+    admin_ids = set(current_app.config["PORTAL_ADMIN_GROUP_IDS"])
+    is_admin = not admin_ids.isdisjoint(group_ids)
+    if user.is_admin != is_admin:
+        user.is_admin = is_admin
+        _audit(user, "granted" if is_admin else "lost", "portal admin")
+
+
+def _record(user: User, resolution: Resolution, added: list[str], removed: list[str]) -> SyncRecord:
+    """Add the sign-in's sync record: what changed, or why nothing could."""
+    status = resolution.status or (OK if added or removed else UNCHANGED)
     record = SyncRecord(
-        user_id=user.id, tenant_id=user.tenant_id, object_id=user.object_id, status=SKIPPED
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        object_id=user.object_id,
+        status=status,
+        source=resolution.source,
+        added=sorted(added),
+        removed=sorted(removed),
+        reason=resolution.reason,
+        graph_calls=resolution.graph_calls,
+        duration_ms=round((time.monotonic() - resolution.started) * 1000),
     )
     db.session.add(record)
     db.session.flush()
+    if status == FAILED:
+        audit_log.warning("group sync: %s failed: %s", _who(user), resolution.reason)
     return record
+
+
+def _audit(user: User, verb: str, what: str) -> None:
+    """Log one sync change on the audit logger."""
+    audit_log.info("group sync: %s %s %r", _who(user), verb, what)
+
+
+def _who(user: User) -> str:
+    """Name a user in logs by tenant and object ID (no claims, no tokens)."""
+    return f"{user.tenant_id}/{user.object_id}"
+
+
+def _insert(model: type[Any]) -> Any:
+    """Return the dialect's INSERT, which supports ON CONFLICT on SQLite and PostgreSQL."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    """Split items into statement-sized chunks."""
+    return (items[i : i + CHUNK] for i in range(0, len(items), CHUNK))

@@ -1,0 +1,292 @@
+"""Microsoft Graph for group sync: the only module that talks to Graph.
+
+One `GraphClient` per app holds the HTTP session; each sign-in opens a `GraphCall`, which
+carries that sign-in's delegated token, its overall time budget and its call count. Every
+way Graph can fail (timeout, throttling past the budget, 5xx, malformed answer, 401, 403)
+becomes a `GraphError` whose reason is safe to record: it never carries a token.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from flask import current_app
+
+from portal.auth.entra import http_session
+
+DEFAULT_TIMEOUT = (3.05, 10.0)  # connect, read; each also capped by what is left of the budget
+DEFAULT_BUDGET_SECONDS = 10.0  # CONTRACT.md: Graph calls of one sign-in share 10 s
+GET_BY_IDS_LIMIT = 1000  # directoryobject-getbyids.md (Graph v1.0 docs, 2025)
+PAGE_SIZE = 999  # the largest $top transitiveMemberOf accepts
+MAX_ATTEMPTS = 5  # per request: bounds a run of Retry-After: 0 answers
+BACKOFF = (0.1, 0.4)  # seconds, uniform: the jittered wait before the one retry of a 5xx
+# getByIds is documented as needing Directory.Read.All, which the portal does not ask for; a
+# tenant that refuses it gets names from transitiveMemberOf instead, for this long.
+GET_BY_IDS_DENIED_SECONDS = 3600.0
+GROUP_TYPE = "#microsoft.graph.group"
+
+
+class GraphError(Exception):
+    """Graph could not be read; `reason` is for the sync record and the logs."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass
+class Lookup:
+    """What Graph said about some object IDs: group names, and IDs that are no groups."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    not_groups: set[str] = field(default_factory=set)
+
+
+class GraphClient:
+    """One per app: the Graph base URL, its TLS-pinned session and per-process knowledge."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.base = config["GRAPH_ENDPOINT"].rstrip("/") + "/v1.0"
+        self.session = http_session(config.get("ENTRA_CA_BUNDLE"))
+        self.timeout: tuple[float, float] = tuple(config.get("GRAPH_TIMEOUT", DEFAULT_TIMEOUT))  # type: ignore[assignment]
+        self.budget = float(config.get("GRAPH_BUDGET_SECONDS", DEFAULT_BUDGET_SECONDS))
+        self.get_by_ids_denied_until = 0.0
+
+    def call(self, access_token: str | None) -> GraphCall:
+        """Open one sign-in's conversation with Graph; its budget starts now."""
+        return GraphCall(self, access_token)
+
+
+_client_lock = threading.Lock()
+
+
+def client() -> GraphClient:
+    """Return the current app's GraphClient, building it on first use."""
+    extensions = current_app.extensions
+    with _client_lock:
+        if "portal.graph" not in extensions:
+            extensions["portal.graph"] = GraphClient(current_app.config)
+        return extensions["portal.graph"]
+
+
+class GraphCall:
+    """The Graph requests of one sign-in: one token, one time budget, one call count."""
+
+    def __init__(self, graph: GraphClient, access_token: str | None) -> None:
+        self.graph = graph
+        self._token = access_token
+        self.deadline = time.monotonic() + graph.budget
+        self.calls = 0
+
+    # -- what group sync asks ----------------------------------------------------------
+
+    def transitive_groups(self) -> dict[str, str | None]:
+        """Return every group the user is in, nesting included, with its name when visible."""
+        # No OData cast: the cast is an advanced query served from an index that can lag,
+        # and a group missing from a lagging answer would wrongly end a membership.
+        url = f"{self.graph.base}/me/transitiveMemberOf?$select=id,displayName&$top={PAGE_SIZE}"
+        groups: dict[str, str | None] = {}
+        for item in self._pages(url):
+            if item.get("@odata.type", GROUP_TYPE) == GROUP_TYPE:
+                groups[_object_id(item)] = _display_name(item)
+        return groups
+
+    def lookup(self, ids: Iterable[str]) -> Lookup:
+        """Resolve object IDs to group names with the fewest calls."""
+        wanted = list(dict.fromkeys(ids))
+        if time.monotonic() >= self.graph.get_by_ids_denied_until:
+            try:
+                found = self._get_by_ids(wanted)
+            except GraphError as exc:
+                if exc.status != 403:
+                    raise
+                self.graph.get_by_ids_denied_until = time.monotonic() + GET_BY_IDS_DENIED_SECONDS
+            else:
+                if all(found.get(i) for i in found):
+                    named = {i: n for i, n in found.items() if n}
+                    return Lookup(named, {i for i in wanted if i not in found})
+        return self._lookup_through_memberships(wanted)
+
+    def _get_by_ids(self, ids: list[str]) -> dict[str, str | None]:
+        """Return the groups among ids, in batches of GET_BY_IDS_LIMIT."""
+        url = f"{self.graph.base}/directoryObjects/getByIds?$select=id,displayName"
+        found: dict[str, str | None] = {}
+        for start in range(0, len(ids), GET_BY_IDS_LIMIT):
+            body = {"ids": ids[start : start + GET_BY_IDS_LIMIT], "types": ["group"]}
+            for item in _values(self._request("POST", url, body=body), url):
+                if item.get("@odata.type", GROUP_TYPE) == GROUP_TYPE:
+                    found[_object_id(item)] = _display_name(item)
+        return found
+
+    def _lookup_through_memberships(self, ids: list[str]) -> Lookup:
+        """Name ids from the user's own memberships; only GroupMember.Read.All is needed."""
+        groups = self.transitive_groups()
+        # An ID missing here may be a group the user just left: it is no proof of "no group",
+        # so it is left out of this sign-in without being cached.
+        return Lookup({i: n for i in ids if (n := groups.get(i))}, set())
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    def _pages(self, url: str) -> Iterator[dict[str, Any]]:
+        """Yield the items of a collection, following @odata.nextLink verbatim to the end."""
+        next_url: str | None = url
+        while next_url is not None:
+            payload = self._request("GET", next_url)
+            yield from _values(payload, next_url)
+            link = payload.get("@odata.nextLink")
+            if link is not None and not (
+                isinstance(link, str) and link.startswith(self.graph.base)
+            ):
+                # The token goes wherever the link points: only ever to the configured Graph.
+                raise GraphError(f"Graph's next page on {_path(url)} points outside Graph")
+            next_url = link
+
+    def _request(self, method: str, url: str, body: Any = None) -> dict[str, Any]:
+        """Send one Graph request, honouring Retry-After and retrying a 5xx once."""
+        backed_off = False
+        for _ in range(MAX_ATTEMPTS):
+            response = self._send(method, url, body)
+            if response.status_code == 200:
+                return _json(response, url)
+            wait, is_backoff = self._retry_wait(response, url, backed_off)
+            backed_off = backed_off or is_backoff
+            time.sleep(wait)
+        raise GraphError(f"Graph kept throttling {_path(url)} after {MAX_ATTEMPTS} attempts")
+
+    def _retry_wait(
+        self, response: requests.Response, url: str, backed_off: bool
+    ) -> tuple[float, bool]:
+        """Return how long to wait before retrying, and whether that is the 5xx backoff."""
+        status, left = response.status_code, self.remaining()
+        retry_after = _retry_after(response) if status in (429, 503) else None
+        if retry_after is not None:
+            if retry_after >= left:
+                raise GraphError(
+                    f"Graph throttled {_path(url)} ({status}, Retry-After {retry_after:g} s)"
+                    f" past the sign-in budget ({left:.1f} s left)",
+                    status,
+                )
+            return retry_after, False
+        if (status == 429 or status >= 500) and not backed_off:
+            wait = random.uniform(*BACKOFF)  # noqa: S311 - jitter, not secrecy
+            if wait < left:
+                return wait, True
+        raise GraphError(_failure(response, url), status)
+
+    def _send(self, method: str, url: str, body: Any) -> requests.Response:
+        """Send one HTTP request within what is left of the budget, and count it."""
+        if not self._token:
+            raise GraphError("the sign-in returned no Graph access token")
+        left = self.remaining()
+        if left <= 0.01:
+            raise GraphError(f"the Graph time budget ran out before {_path(url)}")
+        connect, read = self.graph.timeout
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": "application/json",
+            # Sign-in is interactive: ask Graph to throttle it last (throttling.md).
+            "x-ms-throttle-priority": "High",
+            "client-request-id": str(uuid.uuid4()),
+        }
+        self.calls += 1
+        try:
+            return self.graph.session.request(
+                method,
+                url,
+                json=body,
+                headers=headers,
+                timeout=(min(connect, left), min(read, left)),
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise GraphError(f"Graph did not answer {_path(url)} in time") from None
+        except requests.RequestException as exc:
+            raise GraphError(f"Graph could not be reached ({type(exc).__name__})") from None
+
+    def remaining(self) -> float:
+        """Return the seconds left of this sign-in's Graph budget."""
+        return self.deadline - time.monotonic()
+
+
+def _json(response: requests.Response, url: str) -> dict[str, Any]:
+    """Return a 200 answer's JSON object, or raise GraphError for anything else."""
+    try:
+        payload = response.json()
+    except ValueError:
+        raise GraphError(f"Graph answered {_path(url)} with malformed JSON") from None
+    if not isinstance(payload, dict):
+        raise GraphError(f"Graph answered {_path(url)} with JSON that is not an object")
+    return payload
+
+
+def _values(payload: dict[str, Any], url: str) -> list[dict[str, Any]]:
+    """Return the `value` list of a collection answer, checking its items' shape."""
+    value = payload.get("value")
+    if not isinstance(value, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("id"), str) for item in value
+    ):
+        raise GraphError(f"Graph's answer on {_path(url)} has no valid `value` list")
+    return value
+
+
+def _object_id(item: dict[str, Any]) -> str:
+    """Return an item's object ID, lowercased as the portal stores them."""
+    return str(item["id"]).lower()
+
+
+def _display_name(item: dict[str, Any]) -> str | None:
+    """Return an item's display name; None when Graph withheld it (limited information)."""
+    name = item.get("displayName")
+    return name.strip() or None if isinstance(name, str) else None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Read Retry-After as seconds (a number or an HTTP date); None when absent or unreadable."""
+    raw = response.headers.get("Retry-After", "").strip()
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _failure(response: requests.Response, url: str) -> str:
+    """Describe a Graph error answer by status and Graph error code, never by its body."""
+    code = _error_code(response)
+    detail = f"{response.status_code}{' ' + code if code else ''}"
+    hints = {
+        401: "the access token was refused",
+        403: "permission missing (GroupMember.Read.All needs admin consent)",
+    }
+    hint = hints.get(response.status_code, "error")
+    return f"Graph answered {_path(url)} with {detail}: {hint}"
+
+
+def _error_code(response: requests.Response) -> str:
+    """Return Graph's error code (e.g. Authorization_RequestDenied), or an empty string."""
+    try:
+        error = response.json().get("error", {})
+        code = error.get("code", "") if isinstance(error, dict) else ""
+    except (ValueError, AttributeError):
+        return ""
+    return code[:80] if isinstance(code, str) and code.replace("_", "").isalnum() else ""
+
+
+def _path(url: str) -> str:
+    """Return the Graph path of a URL, without host, version or query (paging tokens)."""
+    return urlsplit(url).path.removeprefix("/v1.0") or "/"
