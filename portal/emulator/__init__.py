@@ -23,7 +23,8 @@ Directory (object ids are lower-case GUID strings; ``tenant_id=None`` means the 
     add_directory_role(tenant_id, display_name, role_template_id, object_id=None) -> str
     add_member(group_id, member_id); add_members(group_id, member_ids)  # users or nested groups
     remove_member(group_id, member_id); rename_group(group_id, name); delete_group(group_id)
-    set_user(object_id, *, email=None, display_name=None, upn=None)   # shows in the next token
+    set_user(object_id, *, email=None, display_name=None, upn=None)   # None = unchanged;
+                                        # email="" removes the email; shows in the next token
     transitive_group_ids(member_id) -> list[str]; user(oid); group(oid)
     load_sample_data(client_id, client_secret, redirect_uris, tenant_id=None,
                      post_logout_redirect_uris=()) -> SampleData   # see sample.py
@@ -53,7 +54,8 @@ Graph limits and faults::
     latency = 0.1                       # seconds added to every (outer) request
     set_latency(fixed=None, profile="typical" | "fast" | "slow", seed=1)
     early_retries                       # callers back before their Retry-After elapsed
-    counters -> dict; reset_counters(); reset_faults()   # reset_faults: faults, tamper, latency, RU
+    counters -> dict; reset_counters()  # also zeroes early_retries
+    reset_faults()   # disarms faults, tampering, latency, RU budget; zeroes early_retries
 
 Counter names: "discovery", "jwks", "authorize", "token", "logout", "token.<grant_type>",
 "token.fault", "graph.me", "graph.user", "graph.memberOf", "graph.transitiveMemberOf" (the

@@ -180,9 +180,12 @@ class Emulator:
         display_name: str | None = None,
         upn: str | None = None,
     ) -> None:
-        """Change a user's profile; the next token carries the new values."""
+        """Change a user's profile (None = unchanged, email="" removes it) for the next token."""
         changes: dict[str, Any] = {"email": email, "display_name": display_name, "upn": upn}
-        self.directory.update_user(object_id, **{k: v for k, v in changes.items() if v})
+        kept = {k: v for k, v in changes.items() if v is not None}
+        if kept.get("email") == "":
+            kept["email"] = None
+        self.directory.update_user(object_id, **kept)
 
     def user(self, object_id: str) -> DirObject:
         """Return a user object (KeyError when unknown)."""
@@ -339,7 +342,7 @@ class Emulator:
         self.retries.reset()
 
     def reset_faults(self) -> None:
-        """Disarm every fault, tamper, latency and RU budget (counters are kept)."""
+        """Disarm faults, tampering, latency and the RU budget; forget Retry-After records."""
         self.graph_faults.clear()
         self.signer.set_tamper(None)
         with self.lock:

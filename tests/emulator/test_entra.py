@@ -131,6 +131,8 @@ def test_profile_change_shows_in_next_token(emu: Emulator, driver: Driver) -> No
     emu.set_user(user, email="b@x.test", display_name="Pat After")
     claims = driver.sign_in(user)["id_token_claims"]
     assert (claims["email"], claims["name"]) == ("b@x.test", "Pat After")
+    emu.set_user(user, email="")
+    assert "email" not in driver.sign_in(user)["id_token_claims"]
 
 
 def test_refresh_token_grant(sample: SampleData, driver: Driver) -> None:
