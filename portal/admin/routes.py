@@ -1,14 +1,28 @@
-"""Views of the admin blueprint, all behind one admin guard."""
+"""The admin blueprint: one guard for every view, the navigation, and helpers the views share."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from portal.extensions import login_manager
+from portal.auth.redirects import safe_next
+from portal.extensions import db, login_manager
+from portal.models import User
+from portal.services import audit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# (endpoint, label, the endpoint nouns that highlight the entry)
+NAV = [
+    ("admin.users_list", "Users", {"users", "user"}),
+    ("admin.groups_list", "Groups", {"groups", "group"}),
+    ("admin.sync_list", "Sync activity", {"sync"}),
+    ("admin.audit_list", "Audit log", {"audit"}),
+    ("admin.config_show", "Configuration", {"config"}),
+]
 
 
 @bp.before_request
@@ -21,22 +35,39 @@ def require_admin() -> Response | None:
     return None
 
 
-NAV = [("admin.users_list", "Users"), ("admin.groups_list", "Groups")]
-
-
 @bp.app_context_processor
 def admin_navigation() -> dict[str, object]:
     """Offer the admin navigation to the shared layout."""
     return {"admin_nav_items": lambda: NAV}
 
 
-@bp.get("/users")
-def users_list() -> str:
-    """List users."""
-    return render_template("admin/users/list.html")
+def actor() -> str:
+    """Name the signed-in admin for the audit log: a stable identifier, not just a label."""
+    return describe_user(current_user)
 
 
-@bp.get("/groups")
-def groups_list() -> str:
-    """List groups."""
-    return render_template("admin/groups/list.html")
+def describe_user(user: User) -> str:
+    """Name a user for audit entries and messages: their label and their key."""
+    key = user.username or user.upn or user.email or user.object_id or f"#{user.id}"
+    return key if key == user.label else f"{user.label} <{key}>"
+
+
+def audited(action: str, target: str, message: str, **details: Any) -> None:
+    """Record an admin action, commit the request's one transaction, and confirm it."""
+    audit.record(actor(), action, target, **details)
+    db.session.commit()
+    flash(message, "success")
+
+
+def refused(message: str) -> None:
+    """Undo the request's changes and tell the admin why nothing happened."""
+    db.session.rollback()
+    flash(message, "error")
+
+
+def back(default: str, **values: Any) -> Response:
+    """Redirect to the admin page the form came from (a local path only), else to `default`."""
+    target = safe_next(request.form.get("back"), default="")
+    if target.startswith(f"{bp.url_prefix}/"):
+        return redirect(target)
+    return redirect(url_for(default, **values))

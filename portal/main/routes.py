@@ -10,11 +10,13 @@ from werkzeug.wrappers import Response
 from portal.auth.redirects import safe_next
 from portal.extensions import db
 from portal.main.forms import LocalLoginForm
-from portal.services import groups, users
+from portal.models import User
+from portal.services import groups, throttle, users
 from portal.session import start_session
 
 bp = Blueprint("main", __name__)
 SIGN_IN_FAILED = "Sign-in failed: the username or password is wrong, or the account is disabled."
+TOO_MANY_FAILURES = "Too many failed sign-ins. Please wait a few minutes and try again."
 
 
 @bp.get("/")
@@ -27,23 +29,38 @@ def index() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> str | Response:
+def login() -> str | Response | tuple[str, int]:
     """Show the sign-in page; a POST signs a Local account in."""
     next_url = safe_next(request.args.get("next"))
     show_local = current_app.config["PORTAL_LOCAL_LOGIN"] or request.args.get("local") == "1"
     form = LocalLoginForm()
     if request.method == "POST":
-        user = form.validate_on_submit() and users.authenticate_local(
-            form.username.data or "", form.password.data or ""
-        )
-        if user:
-            db.session.commit()
+        if throttle.is_limited(form.username.data or "", request.remote_addr or "-"):
+            flash(TOO_MANY_FAILURES, "error")
+            page = render_template("main/login.html", form=form, next_url=next_url, show_local=True)
+            return page, 429
+        if user := _local_sign_in(form):
             start_session(user)
             return redirect(next_url)
-        db.session.rollback()
         flash(SIGN_IN_FAILED, "error")
         show_local = True
     return render_template("main/login.html", form=form, next_url=next_url, show_local=show_local)
+
+
+def _local_sign_in(form: LocalLoginForm) -> User | None:
+    """Check the local sign-in form; commit the sign-in, or count the failure and commit that."""
+    username = form.username.data or ""
+    user = form.validate_on_submit() and users.authenticate_local(
+        username, form.password.data or ""
+    )
+    if user:
+        throttle.clear_failures(username)
+        db.session.commit()
+        return user
+    db.session.rollback()
+    throttle.record_failure(username, request.remote_addr or "-")
+    db.session.commit()
+    return None
 
 
 @bp.get("/healthz")

@@ -1,0 +1,203 @@
+"""Admin views of groups: the list, a group's members, and creating, renaming and deleting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from portal.admin import pagination
+from portal.admin.forms import GroupCreateForm, GroupRenameForm, MemberAddForm
+from portal.admin.routes import audited, back, bp, refused
+from portal.admin.users import GUID, add_manual, remove_manual
+from portal.extensions import db
+from portal.models import EntraGroup, Group, GroupMembership, User
+from portal.services import groups
+
+SOURCES = ("entra", "local", "builtin")
+
+
+def _member_count() -> sa.ScalarSelect[int]:
+    """Count a group's members: a correlated subquery answered by the (group_id, user_id) index."""
+    return (
+        sa.select(sa.func.count(GroupMembership.id))
+        .where(GroupMembership.group_id == Group.id)
+        .scalar_subquery()
+    )
+
+
+def _list_query(text: str, source: str) -> sa.Select[Any]:
+    """Select groups with their Entra object ID and member count, narrowed by search and source."""
+    query = sa.select(Group, EntraGroup.object_id, _member_count()).outerjoin(
+        EntraGroup, Group.entra_group_id == EntraGroup.id
+    )
+    if text:
+        match = Group.name.icontains(text, autoescape=True)
+        query = query.where(
+            sa.or_(match, EntraGroup.object_id == text.lower()) if GUID.match(text) else match
+        )
+    if source:
+        query = query.where(Group.source == source)
+    return query
+
+
+@bp.get("/groups")
+def groups_list() -> str:
+    """List groups with search, a source filter and keyset pagination by name."""
+    text = request.args.get("q", "").strip()[:200]
+    source = request.args.get("source", "") if request.args.get("source") in SOURCES else ""
+    descending = request.args.get("dir") == "desc"
+    page = pagination.paginate(
+        _list_query(text, source),
+        pagination.simple_order(Group.name, Group.id, descending=descending),
+        after=request.args.get("after"),
+        before=request.args.get("before"),
+        size=pagination.page_size(request.args.get("size")),
+    )
+    filters = {k: v for k, v in (("q", text), ("source", source)) if v}
+    toggle = filters if descending else {**filters, "dir": "desc"}
+    if descending:
+        filters = {**filters, "dir": "desc"}
+    return render_template("admin/groups/list.html", page=page, filters=filters, toggle=toggle)
+
+
+@bp.route("/groups/new", methods=["GET", "POST"])
+def group_create() -> str | Response:
+    """Create a local group."""
+    form = GroupCreateForm()
+    if form.validate_on_submit():
+        try:
+            group = groups.create_local(form.name.data or "", form.description.data or "")
+        except groups.GroupError as exc:
+            refused(f"The group was not created: {exc}.")
+        else:
+            audited("group.create", group.name, f"Group {group.name} created.", group_id=group.id)
+            return redirect(url_for("admin.group_detail", group_id=group.id))
+    return render_template("admin/groups/new.html", form=form)
+
+
+def _group_with_count(group_id: int) -> tuple[Group, str | None, int]:
+    """Load a group with its Entra object ID and member count in one statement, or 404."""
+    query = (
+        sa.select(Group, EntraGroup.object_id, _member_count())
+        .outerjoin(EntraGroup, Group.entra_group_id == EntraGroup.id)
+        .where(Group.id == group_id)
+    )
+    row = db.session.execute(query).one_or_none()
+    if row is None:
+        abort(404)
+    return row[0], row[1], row[2]
+
+
+def _members_query(group: Group, text: str) -> sa.Select[Any]:
+    """Select a group's members with how and when each joined."""
+    query = (
+        sa.select(User, GroupMembership.source, GroupMembership.created_at)
+        .join(GroupMembership, GroupMembership.user_id == User.id)
+        .where(GroupMembership.group_id == group.id)
+    )
+    if text:
+        columns = (User.display_name, User.email, User.upn, User.username)
+        query = query.where(sa.or_(*(c.icontains(text, autoescape=True) for c in columns)))
+    return query
+
+
+@bp.get("/groups/<int:group_id>")
+def group_detail(group_id: int) -> str:
+    """Show a group, its members page by page, and the actions its source allows."""
+    group, object_id, member_count = _group_with_count(group_id)
+    text = request.args.get("q", "").strip()[:200]
+    page = pagination.paginate(
+        _members_query(group, text),
+        pagination.simple_order(User.display_name, User.id),
+        after=request.args.get("after"),
+        before=request.args.get("before"),
+        size=pagination.page_size(request.args.get("size")),
+    )
+    return render_template(
+        "admin/groups/detail.html",
+        group=group,
+        object_id=object_id,
+        member_count=member_count,
+        page=page,
+        filters={"q": text} if text else {},
+        rename_form=GroupRenameForm(name=group.name),
+        member_form=MemberAddForm(),
+    )
+
+
+@bp.post("/groups/<int:group_id>/rename")
+def group_rename(group_id: int) -> Response:
+    """Rename a local group; Entra names its linked groups."""
+    group = db.get_or_404(Group, group_id)
+    form = GroupRenameForm()
+    old = group.name
+    try:
+        if not form.validate_on_submit():
+            raise groups.GroupError("a new name is required")
+        groups.rename(group, form.name.data or "")
+    except groups.GroupError as exc:
+        refused(f"The group was not renamed: {exc}.")
+    else:
+        audited(
+            "group.rename", group.name, f"{old} is now {group.name}.", old=old, group_id=group.id
+        )
+    return redirect(url_for("admin.group_detail", group_id=group_id))
+
+
+@bp.post("/groups/<int:group_id>/delete")
+def group_delete(group_id: int) -> Response:
+    """Delete a group and its memberships; the built-in group stays."""
+    group = db.get_or_404(Group, group_id)
+    name, source = group.name, group.source
+    try:
+        groups.delete(group)
+    except groups.GroupError as exc:
+        refused(f"The group was not deleted: {exc}.")
+        return redirect(url_for("admin.group_detail", group_id=group_id))
+    audited("group.delete", name, f"Group {name} deleted.", group_id=group_id, source=source)
+    return redirect(url_for("admin.groups_list"))
+
+
+def find_user(key: str) -> User:
+    """Return the one user an email, UPN, username or object ID names."""
+    key = key.strip()
+    query = sa.select(User).where(
+        sa.or_(
+            User.object_id == key.lower(),
+            User.username == key,
+            sa.func.lower(User.email) == key.lower(),
+            sa.func.lower(User.upn) == key.lower(),
+        )
+    )
+    found = db.session.scalars(query.limit(2)).all()
+    if not found:
+        raise groups.GroupError(f"no user {key!r}")
+    if len(found) > 1:
+        raise groups.GroupError(f"several users match {key!r}: use the object ID")
+    return found[0]
+
+
+@bp.post("/groups/<int:group_id>/members")
+def group_member_add(group_id: int) -> Response:
+    """Add a user to the group by hand."""
+    group = db.get_or_404(Group, group_id)
+    form = MemberAddForm()
+    try:
+        if not form.validate_on_submit():
+            raise groups.GroupError("name a user to add")
+        add_manual(group, find_user(form.user.data or ""))
+    except groups.GroupError as exc:
+        refused(f"Nothing changed: {exc}.")
+    return back("admin.group_detail", group_id=group.id)
+
+
+@bp.post("/groups/<int:group_id>/members/<int:user_id>/remove")
+def group_member_remove(group_id: int, user_id: int) -> Response:
+    """Remove a manual member from the group."""
+    group = db.get_or_404(Group, group_id)
+    user = db.get_or_404(User, user_id)
+    remove_manual(group, user)
+    return back("admin.group_detail", group_id=group.id)

@@ -1,0 +1,194 @@
+"""Keyset pagination for the admin lists: fast on page 2,000 as on page 1, no OFFSET, no COUNT.
+
+An order is a list of segments read one after the other, each a filter plus the columns it is
+sorted by (the row id last, as the tiebreak). A nullable sort column is two segments: rows
+with a value, then rows without, so each segment stays an index range scan. A cursor names
+a segment and the sort values of one row; the next page starts right after it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+
+DEFAULT_SIZE = 50
+MAX_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of rows: those matching `where`, sorted by `columns` (the last is unique)."""
+
+    where: sa.ColumnElement[bool] | None
+    columns: tuple[sa.ColumnElement[Any], ...]
+
+
+@dataclass(frozen=True)
+class Order:
+    """The segments of a sort order, and whether every column runs descending."""
+
+    segments: tuple[Segment, ...]
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in an order: a segment and the sort values of the row to start after."""
+
+    segment: int
+    values: tuple[Any, ...]
+
+
+@dataclass
+class Page:
+    """One page of rows with the cursors of its neighbours (None at either end)."""
+
+    rows: list[tuple[Any, ...]]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def encode(cursor: Cursor) -> str:
+    """Turn a cursor into an opaque URL-safe token."""
+    values = [{"dt": v.isoformat()} if isinstance(v, datetime) else v for v in cursor.values]
+    raw = json.dumps([cursor.segment, values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(token: str | None, order: Order) -> Cursor | None:
+    """Read a cursor token back; anything malformed or foreign to `order` means no cursor."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        segment, values = json.loads(raw)
+        values = tuple(_value(v) for v in values)
+    except (ValueError, TypeError, binascii.Error):
+        return None
+    if not isinstance(segment, int) or not 0 <= segment < len(order.segments):
+        return None
+    if len(values) != len(order.segments[segment].columns):
+        return None
+    return Cursor(segment, values)
+
+
+def _value(raw: Any) -> Any:
+    """Decode one sort value: a string, a number, or a tagged datetime."""
+    if isinstance(raw, dict):
+        return datetime.fromisoformat(raw["dt"])
+    if raw is None or isinstance(raw, str | int | float):
+        return raw
+    raise ValueError("unexpected cursor value")
+
+
+def page_size(raw: str | None) -> int:
+    """Read a requested page size, clamped to what a page may show."""
+    if raw and raw.isdigit():
+        return max(1, min(int(raw), MAX_SIZE))
+    return DEFAULT_SIZE
+
+
+def paginate(
+    query: sa.Select[Any],
+    order: Order,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = DEFAULT_SIZE,
+) -> Page:
+    """Return the page after `after` (or before `before`, or the first) in one query per segment."""
+    backwards = bool(before)
+    cursor = decode(before if backwards else after, order)
+    found: list[tuple[int, sa.Row[Any]]] = []
+    for index in _segments_from(order, cursor, backwards):
+        start = cursor if cursor is not None and cursor.segment == index else None
+        statement = _segment_query(query, order, index, start, backwards, size + 1 - len(found))
+        found += [(index, row) for row in db.session.execute(statement)]
+        if len(found) > size:
+            break
+    more = len(found) > size
+    found = found[:size]
+    if backwards:
+        found.reverse()
+    first = _cursor_of(order, *found[0]) if found else None
+    last = _cursor_of(order, *found[-1]) if found else None
+    has_prev = more if backwards else cursor is not None
+    has_next = bool(found) if backwards else more
+    rows = [_strip(order, index, row) for index, row in found]
+    return Page(rows, last if has_next else None, first if has_prev else None)
+
+
+def _segments_from(order: Order, cursor: Cursor | None, backwards: bool) -> range:
+    """Return the segment indexes to read, from the cursor's onwards in the reading direction."""
+    if backwards:
+        start = cursor.segment if cursor is not None else len(order.segments) - 1
+        return range(start, -1, -1)
+    return range(cursor.segment if cursor is not None else 0, len(order.segments))
+
+
+def _segment_query(
+    query: sa.Select[Any],
+    order: Order,
+    index: int,
+    start: Cursor | None,
+    backwards: bool,
+    limit: int,
+) -> sa.Select[Any]:
+    """Build the query of one segment, starting after `start` when given."""
+    segment = order.segments[index]
+    descending = order.descending != backwards
+    if segment.where is not None:
+        query = query.where(segment.where)
+    if start is not None:
+        query = query.where(_beyond(segment.columns, start.values, descending))
+    keys = [column.label(f"_key{i}") for i, column in enumerate(segment.columns)]
+    ordering = [column.desc() if descending else column.asc() for column in segment.columns]
+    return query.add_columns(*keys).order_by(*ordering).limit(limit)
+
+
+def _beyond(
+    columns: tuple[sa.ColumnElement[Any], ...], values: tuple[Any, ...], descending: bool
+) -> sa.ColumnElement[bool]:
+    """Return `(columns) > (values)` (or `<`): a row comparison both databases answer by index."""
+    bound = [sa.literal(value, column.type) for column, value in zip(columns, values, strict=True)]
+    if len(columns) == 1:
+        left, right = columns[0], bound[0]
+    else:
+        left, right = sa.tuple_(*columns), sa.tuple_(*bound)
+    return left < right if descending else left > right
+
+
+def _cursor_of(order: Order, index: int, row: sa.Row[Any]) -> str:
+    """Return the cursor token of a fetched row (its trailing key columns)."""
+    width = len(order.segments[index].columns)
+    return encode(Cursor(index, tuple(row[-width:])))
+
+
+def _strip(order: Order, index: int, row: sa.Row[Any]) -> tuple[Any, ...]:
+    """Drop the key columns added for the cursor, leaving the caller's own columns."""
+    width = len(order.segments[index].columns)
+    return tuple(row[:-width])
+
+
+def nullable_order(column: sa.ColumnElement[Any], tiebreak: Any, descending: bool) -> Order:
+    """Order by a nullable column: rows with a value first, then the rest by the tiebreak."""
+    return Order(
+        (
+            Segment(column.is_not(None), (column, tiebreak)),
+            Segment(column.is_(None), (tiebreak,)),
+        ),
+        descending,
+    )
+
+
+def simple_order(*columns: Any, descending: bool = False) -> Order:
+    """Order by non-null columns, the last of them unique."""
+    return Order((Segment(None, tuple(columns)),), descending)
