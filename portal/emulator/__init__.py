@@ -52,7 +52,8 @@ Graph limits and faults::
         # "malformed_text": 200 non-JSON, and "malformed_json": 200 JSON without `value`)
     enforce_ru_budget(ru_per_10s=8000)  # token bucket per app+tenant; None switches it off
     latency = 0.1                       # seconds added to every (outer) request
-    set_latency(fixed=None, profile="typical" | "fast" | "slow", seed=1)
+    set_latency(fixed=None, profile="typical" | "fast" | "slow", seed=1, endpoints=None)
+                                        # endpoints: only these counter names, e.g. {"token"}
     early_retries                       # callers back before their Retry-After elapsed
     counters -> dict; reset_counters()  # also zeroes early_retries
     reset_faults()   # disarms faults, tampering, latency, RU budget; zeroes early_retries

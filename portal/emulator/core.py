@@ -43,6 +43,7 @@ class Emulator:
         self.token_lifetime = 3600
         self.lock = threading.RLock()
         self._latency = Latency()
+        self._latency_endpoints: frozenset[str] | None = None
         self._counters: Counter[str] = Counter()
         self._token_faults: list[TokenFault] = []
         self._idp_errors: list[tuple[str, str | None]] = []
@@ -302,17 +303,27 @@ class Emulator:
 
     @latency.setter
     def latency(self, seconds: float) -> None:
-        """Set a fixed delay in seconds."""
-        self._latency.set(fixed=seconds)
+        """Set a fixed delay in seconds for every endpoint."""
+        self.set_latency(fixed=seconds)
 
     def set_latency(
-        self, fixed: float | None = None, profile: str = "typical", seed: int = 1
+        self,
+        fixed: float | None = None,
+        profile: str = "typical",
+        seed: int = 1,
+        endpoints: Iterable[str] | None = None,
     ) -> None:
-        """Use a fixed delay, or a seeded distribution ("typical" ≈ 100 ms, "fast", "slow")."""
-        self._latency.set(fixed=fixed, profile=profile, seed=seed)
+        """Use a fixed delay, or a seeded distribution ("typical" ≈ 100 ms, "fast", "slow").
 
-    def next_delay(self) -> float:
-        """Return the delay for the request being served."""
+        endpoints limits the delay to requests counted under those names (e.g. {"token"}).
+        """
+        self._latency.set(fixed=fixed, profile=profile, seed=seed)
+        self._latency_endpoints = None if endpoints is None else frozenset(endpoints)
+
+    def next_delay(self, endpoint: str | None = None) -> float:
+        """Return the delay for a request to endpoint (a counter name)."""
+        if self._latency_endpoints is not None and endpoint not in self._latency_endpoints:
+            return 0.0
         return self._latency.next_delay()
 
     def enforce_ru_budget(self, ru_per_10s: float | None = 8000) -> None:
@@ -348,7 +359,7 @@ class Emulator:
         with self.lock:
             self._token_faults.clear()
             self._idp_errors.clear()
-        self._latency.set(fixed=0.0)
+        self.set_latency(fixed=0.0)
         self.ru_budget = None
         self.retries.reset()
 

@@ -46,9 +46,10 @@ def create_app(emulator: Emulator) -> Flask:
     @app.before_request
     def count_and_delay() -> None:
         """Count every request under its endpoint name, then apply the configured latency."""
-        emulator.count(_counter_name(request.endpoint))
+        name = _counter_name(request.endpoint)
+        emulator.count(name)
         if not request.environ.get("emulator.inner"):
-            emulator.sleep(emulator.next_delay())
+            emulator.sleep(emulator.next_delay(name))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:

@@ -146,6 +146,17 @@ def test_fixed_latency(emu: Emulator, adele: Graph) -> None:
     assert emu.latency == 0.2
 
 
+def test_latency_for_some_endpoints_only(
+    emu: Emulator, adele: Graph, sample: SampleData, http: requests.Session
+) -> None:
+    emu.set_latency(fixed=0.3, endpoints={"jwks"})
+    started = time.monotonic()
+    adele.get("/me")
+    assert time.monotonic() - started < 0.3
+    http.get(f"{emu.url}/{sample.tenant_id}/discovery/v2.0/keys")
+    assert time.monotonic() - started >= 0.3
+
+
 def test_latency_profile_is_seeded(emu: Emulator) -> None:
     emu.set_latency(profile="typical", seed=3)
     first = [emu.next_delay() for _ in range(50)]
