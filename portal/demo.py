@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_USERNAME = "admin"
@@ -29,6 +29,14 @@ READY_TIMEOUT = 60.0
 
 class DemoError(Exception):
     """The demo could not start; the message says why in one line."""
+
+
+class RequestHandler(WSGIRequestHandler):
+    """The dev server's request handler, logging paths without their query strings."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Log one request; the callback's query carries an authorization code, never logged."""
+        self.log("info", '"%s %s" %s', self.command, self.path.split("?", 1)[0], code)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -131,7 +139,7 @@ def banner(url: str, entra: dict[str, str], accounts: list[str]) -> str:
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    """Turn SIGTERM into the same clean shutdown as Ctrl-C."""
+    """Turn SIGTERM (and SIGINT, even when a parent shell ignored it) into a clean shutdown."""
     raise KeyboardInterrupt
 
 
@@ -160,7 +168,9 @@ def run(args: argparse.Namespace) -> None:
         app = create_app()
         prepare_database(app)
         try:
-            server = make_server("127.0.0.1", args.port, app, threaded=True)
+            server = make_server(
+                "127.0.0.1", args.port, app, threaded=True, request_handler=RequestHandler
+            )
         except OSError as exc:
             raise DemoError(f"port {args.port} is taken ({exc.strerror}); try --port") from None
         print(banner(url, entra, sample_accounts(args.instance_dir)), flush=True)
@@ -173,6 +183,7 @@ def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; exit 0 on Ctrl-C, 1 with one line on stderr when it cannot start."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         run(parse_args(argv))
     except KeyboardInterrupt:
