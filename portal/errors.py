@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from jinja2 import TemplateNotFound
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from portal.extensions import db
+from portal.extensions import db, login_manager
 
 log = logging.getLogger(__name__)
 CODES = (400, 401, 403, 404, 405, 429, 500, 503)
+FALLBACK_503 = (
+    "<!doctype html><title>Temporarily unavailable</title><h1>Temporarily unavailable</h1>"
+    "<p>The portal cannot reach its database right now. Please try again in a moment.</p>"
+)
 
 
 def init_error_handlers(app: Flask) -> None:
@@ -50,4 +54,10 @@ def render_database_error(error: Exception) -> tuple[str, int]:
         db.session.rollback()
     except (OperationalError, InterfaceError):
         db.session.close()  # the connection is gone; close drops it from the session
-    return render_template("errors/503.html", error=InternalServerError()), 503
+    # Flask-Login's template context loads the user from the database that just failed;
+    # an anonymous user keeps the error page from failing the same way.
+    g._login_user = login_manager.anonymous_user()
+    try:
+        return render_template("errors/503.html", error=InternalServerError()), 503
+    except (OperationalError, InterfaceError):
+        return FALLBACK_503, 503
