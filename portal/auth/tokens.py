@@ -52,14 +52,28 @@ class JwksCache:
         """Replace the cached keys with the current JWKS, keeping only RSA signing keys."""
         response = self._session.get(jwks_uri)
         response.raise_for_status()
-        keys: dict[str, jwt.PyJWK] = {}
-        for entry in response.json().get("keys", []):
-            if entry.get("kty") == "RSA" and entry.get("use", "sig") == "sig" and "kid" in entry:
-                keys[entry["kid"]] = jwt.PyJWK(entry, algorithm="RS256")
-        self._keys = keys
+        self._keys = signing_keys(response.json())
         self._missing.clear()
         self._fetched_at = time.monotonic()
         self.fetches += 1
+
+
+def signing_keys(document: Any) -> dict[str, jwt.PyJWK]:
+    """Return a JWKS document's RSA signing keys by kid, skipping entries that cannot be used."""
+    entries = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise TokenError("the sign-in host's key set is malformed")
+    keys: dict[str, jwt.PyJWK] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
+            continue
+        if entry.get("kty") != "RSA" or entry.get("use", "sig") != "sig":
+            continue
+        try:
+            keys[entry["kid"]] = jwt.PyJWK(entry, algorithm="RS256")
+        except jwt.PyJWTError:
+            continue  # one malformed key must not lock everyone out; its kid stays unknown
+    return keys
 
 
 def expected_issuer(template: str, tenant_id: str) -> str:
@@ -100,7 +114,7 @@ def _check_claims(claims: dict[str, Any], client: EntraClient, issuer: str, nonc
     tenant_id = str(claims["tid"]).lower()
     if tenant_id not in client.allowed_tenants:
         raise TokenError("the token's tenant is not allowed to sign in")
-    if claims["iss"] != expected_issuer(issuer, claims["tid"]):
+    if claims["iss"] != expected_issuer(issuer, str(claims["tid"])):
         raise TokenError("the token's issuer does not match the sign-in host")
     if not isinstance(claims["iat"], int | float) or claims["iat"] > time.time() + SKEW_SECONDS:
         raise TokenError("the token was issued in the future")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -46,6 +46,13 @@ def assert_refused(app: Flask, client: FlaskClient, response: Any, secrets: list
             assert secret not in body
     assert client.get("/").headers["Location"] == "/login?next=/"
     assert users_in(app) == []
+
+
+@pytest.fixture(autouse=True)
+def disarmed_emulator(emulator: Any) -> Iterator[None]:
+    """Disarm whatever a failing test left armed, so it cannot leak into the next test."""
+    yield
+    emulator.reset_faults()
 
 
 @pytest.fixture
