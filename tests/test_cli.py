@@ -618,8 +618,39 @@ def test_check_config_fails_a_deploy_when_a_check_fails(
 
     result = run("check-config")
 
-    assert "1 of 2 checks failed" in assert_one_line_failure(result)
+    assert "1 of 2 checks did not pass" in assert_one_line_failure(result)
     assert "FAIL  graph: 403 Forbidden" in result.stdout
+
+
+def test_check_config_runs_the_real_checks_and_fails_without_entra(
+    run: Callable[..., Result],
+) -> None:
+    result = run("check-config", "--json")
+
+    assert_one_line_failure(result)
+    steps = {step["name"]: step for step in json.loads(result.stdout)}
+    assert steps["Database answers"]["ok"] is True
+    assert steps["Entra ID configured"]["ok"] is False
+
+
+def test_check_config_passes_against_a_working_entra(make_app: Callable[..., Flask]) -> None:
+    result = make_app().test_cli_runner().invoke(args=["check-config"])
+
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) >= 4
+    assert all(line.startswith("ok ") for line in result.stdout.splitlines())
+
+
+def test_check_config_gates_a_deploy_with_a_wrong_client_secret(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(ENTRA_CLIENT_SECRET="not-the-secret")
+
+    result = app.test_cli_runner().invoke(args=["check-config"])
+
+    assert "checks did not pass" in assert_one_line_failure(result)
+    assert any(line.startswith("FAIL") for line in result.stdout.splitlines())
+    assert "not-the-secret" not in result.output
 
 
 def test_every_portal_command_and_option_has_help(app: Flask) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask.cli import with_appcontext
 
@@ -20,7 +22,14 @@ def check_config(as_json: bool) -> None:
         echo_json([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
     else:
         for check in checks:
-            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+            click.echo(f"{status(check):<4}  {check.name}: {check.detail}")
     failed = sum(not check.ok for check in checks)
     if failed:
-        raise click.ClickException(f"{failed} of {len(checks)} checks failed")
+        raise click.ClickException(f"{failed} of {len(checks)} checks did not pass")
+
+
+def status(check: Any) -> str:
+    """Return `ok`, `FAIL`, or `skip` for a step that could not run after an earlier failure."""
+    if check.ok:
+        return "ok"
+    return "skip" if getattr(check, "skipped", False) else "FAIL"
