@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: demo test lint format bench run migrate check-migrations clean help
 
@@ -24,7 +25,7 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $(STAMP) $@
 
 demo: $(STAMP)  ## Run the portal beside the bundled Entra ID + Graph emulator with sample users.
-	$(BIN)/python -m portal.demo
+	$(BIN)/python -m portal.demo $(DEMO_ARGS)
 
 test: $(DEV_STAMP) check-migrations  ## Run the whole test suite (PostgreSQL too when TEST_DATABASE_URL is set).
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
