@@ -167,12 +167,10 @@ def run(args: argparse.Namespace) -> None:
 
         app = create_app()
         prepare_database(app)
-        try:
-            server = make_server(
-                "127.0.0.1", args.port, app, threaded=True, request_handler=RequestHandler
-            )
-        except OSError as exc:
-            raise DemoError(f"port {args.port} is taken ({exc.strerror}); try --port") from None
+        # A taken port ends here: werkzeug prints one line and exits 1 (the emulator stops below).
+        server = make_server(
+            "127.0.0.1", args.port, app, threaded=True, request_handler=RequestHandler
+        )
         print(banner(url, entra, sample_accounts(args.instance_dir)), flush=True)
         server.serve_forever()  # returns on Ctrl-C: werkzeug catches the KeyboardInterrupt
     finally:
