@@ -140,6 +140,7 @@ def test_sign_in_through_gunicorn_with_the_repo_config(
     answer = pick_account(emulator, started.headers["Location"], object_id)
     callback = browser.get(answer.headers["Location"], allow_redirects=False, timeout=30)
     home = browser.get(f"{url}/", allow_redirects=False, timeout=10)
+    browser.close()  # no idle keep-alive connection for the graceful stop to wait out
     log = gunicorn_portal.stop()
 
     assert callback.status_code == 302 and callback.headers["Location"] in ("/", f"{url}/")
