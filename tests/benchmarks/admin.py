@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 from portal.extensions import db
 from portal.models import Group, GroupMembership, User
@@ -85,6 +86,7 @@ def _backend(report: Report, app: Flask, backend: str, sizes: dict[str, int], se
         positions = _positions()
         counter = SqlCounter(db.engine)
     client = _signed_in(app, admin_id)
+    _check_pages(report, app, client, backend, positions)
     try:
         for label, path in _pages(app, positions):
             report.rows.append(_time_page(client, counter, backend, label, path, sizes["reps"]))
@@ -155,6 +157,32 @@ def _positions() -> Positions:
         busy,
         email or "nobody",
     )
+
+
+def _check_pages(
+    report: Report, app: Flask, client: FlaskClient, backend: str, p: Positions
+) -> None:
+    """Check that the pages show what the database holds: list pages, a user's groups, export."""
+    with app.app_context():
+        first = [u.display_name for u, *_ in naive.users_offset_count(0)]
+        deep = [u.display_name for u, *_ in naive.users_offset_count(p.user_offset + 1)]
+        groups = [name for name, *_ in naive.user_page_lazy(p.user_id)[1]]
+        total = db.session.scalar(sa.select(sa.func.count(User.id)))
+        db.session.remove()
+    problems = []
+    for label, path, names in (
+        ("users first page", "/admin/users", first),
+        ("users deep page", f"/admin/users?after={p.user_cursor}", deep),
+        ("user page groups", f"/admin/users/{p.user_id}", groups),
+    ):
+        html = client.get(path).get_data(as_text=True)
+        missing = [n for n in names if str(escape(n)) not in html]
+        if missing or not names:
+            problems.append(f"{label}: {len(missing)} of {len(names)} names missing")
+    lines = client.get("/admin/users/export.csv").get_data().count(b"\n") - 1
+    if lines != total:
+        problems.append(f"export has {lines} rows for {total} users")
+    report.correct(f"{backend}: pages show the stored users and groups", problems)
 
 
 def _pages(app: Flask, p: Positions) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,7 +118,7 @@ def process_cpu_seconds(pids: Sequence[int]) -> float:
     total = 0.0
     for pid in pids:
         try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / tick
@@ -133,7 +134,7 @@ def child_pids(pid: int) -> list[int]:
     children: list[int] = []
     for task in tasks:
         try:
-            text = open(f"/proc/{pid}/task/{task}/children").read()  # noqa: SIM115
+            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
         except OSError:
             continue
         children.extend(int(c) for c in text.split())

@@ -18,7 +18,7 @@ from tests.benchmarks.harness import (
 )
 from tests.benchmarks.measure import percentile
 from tests.benchmarks.report import Ratio, Report
-from tests.benchmarks.server import Server, gunicorn, load
+from tests.benchmarks.server import Server, gunicorn, load, size_args
 
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"groups": 150, "seconds": 10.0, "concurrency": 8},
@@ -39,7 +39,10 @@ def run(ws: Workspace, backends: list[str], size: str) -> Report:
     sizes = SIZES[size]
     backend = "postgresql" if "postgresql" in backends else backends[0]
     user = add_user(ws, "pages", add_groups(ws, sizes["groups"], "Overhead group"))
-    with fresh_database(backend, ws.scratch) as url, gunicorn(ws, url) as server:
+    with (
+        fresh_database(backend, ws.scratch) as url,
+        gunicorn(ws, url, None, size_args(size)) as server,
+    ):
         report.notes.extend(server.notes)
         ws.reset()
         load(_job(ws, server, "/", user, sizes, warm_up=True))

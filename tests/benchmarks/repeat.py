@@ -7,7 +7,7 @@ group names resolved on every sign-in (GROUP_NAME_TTL_SECONDS=0) and sync worker
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.benchmarks.harness import (
@@ -19,7 +19,7 @@ from tests.benchmarks.harness import (
 )
 from tests.benchmarks.measure import counter_delta, graph_requests, percentile
 from tests.benchmarks.report import Ratio, Report
-from tests.benchmarks.server import gunicorn, load, token_latency
+from tests.benchmarks.server import gunicorn, load, size_args, token_latency
 
 SIZES: dict[str, dict[str, int]] = {
     "full": {"users": 1000, "groups": 150, "pool": 1500, "seq": 200, "base_seq": 100,
@@ -27,7 +27,7 @@ SIZES: dict[str, dict[str, int]] = {
     "quick": {"users": 200, "groups": 150, "pool": 600, "seq": 40, "base_seq": 20,
               "conc": 200, "base_conc": 100, "concurrency": 16},
     "smoke": {"users": 4, "groups": 5, "pool": 8, "seq": 2, "base_seq": 2,
-              "conc": 0, "base_conc": 0, "concurrency": 2},
+              "conc": 0, "base_conc": 0, "concurrency": 2, "warm": 0},
 }  # fmt: skip
 TOKEN_LATENCY = 0.1
 CANDIDATE: dict[str, Any] = {"worker_class": None}
@@ -43,6 +43,8 @@ class Phase:
     users: list[str]
     concurrency: int
     config: dict[str, Any]
+    server_args: list[str] = field(default_factory=list)
+    warm: int = 16  # sign-ins before measuring, so worker start-up is not in the figures
 
 
 def run(ws: Workspace, backends: list[str], size: str) -> Report:
@@ -53,11 +55,12 @@ def run(ws: Workspace, backends: list[str], size: str) -> Report:
     report.notes.append(f"database: {backend} (the production setup); token latency 100 ms")
     users = _directory(ws, sizes)
     with fresh_database(backend, ws.scratch) as url:
-        seeded = _measure(
-            report, ws, url, Phase("seed (first sign-ins)", "setup", users, 16, CANDIDATE), 0.0
-        )
+        seed = Phase("seed (first sign-ins)", "setup", users, 16, CANDIDATE, size_args(size))
+        seeded = _measure(report, ws, url, seed, 0.0)
         report.correct("seed: memberships and names", database_problems(ws, url, users))
         for phase in _phases(users, sizes):
+            phase.server_args = size_args(size)
+            phase.warm = sizes.get("warm", phase.warm)
             if phase.users:
                 _measure(report, ws, url, phase, TOKEN_LATENCY)
                 report.correct(f"{phase.label} {phase.variant}: memberships unchanged",
@@ -90,11 +93,11 @@ def _measure(
 ) -> dict[str, Any]:
     """Run one phase on a fresh gunicorn and return its table row."""
     env = {k: v for k, v in phase.config.items() if k != "worker_class"}
-    with gunicorn(ws, url, phase.config["worker_class"], **env) as server:
+    with gunicorn(ws, url, phase.config["worker_class"], phase.server_args, **env) as server:
         report.notes.extend(n for n in server.notes if n not in report.notes)
-        if phase.variant != "setup":
+        if phase.variant != "setup" and phase.warm:
             # Worker start-up (imports, discovery, JWKS) is not what a repeat sign-in costs.
-            load(_job(ws, server.base_url, Phase("warm-up", "", phase.users[:16], 4, {})))
+            load(_job(ws, server.base_url, Phase("warm-up", "", phase.users[: phase.warm], 4, {})))
             server.restart_sql_counts()
         ws.reset()
         before, cpu = ws.emulator.counters, server.cpu_seconds()

@@ -64,6 +64,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def size_args(size: str) -> list[str]:
+    """Return extra gunicorn arguments for a size: one worker in the smoke tests, to start fast."""
+    return ["--workers", "1"] if size == "smoke" else []
+
+
 def gunicorn_args(worker_class: str | None) -> tuple[list[str], list[str]]:
     """Return gunicorn's config arguments and a note when the repo's config is missing."""
     if CONFIG.is_file():
@@ -79,13 +84,18 @@ def gunicorn_args(worker_class: str | None) -> tuple[list[str], list[str]]:
 
 @contextmanager
 def gunicorn(
-    ws: Workspace, database_url: str, worker_class: str | None = None, **env: str
+    ws: Workspace,
+    database_url: str,
+    worker_class: str | None = None,
+    extra_args: list[str] | None = None,
+    **env: str,
 ) -> Iterator[Server]:
     """Serve the portal (tests/benchmarks/wsgi.py) under gunicorn until the block ends."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     ws.allow_base_url(base)
     args, notes = gunicorn_args(worker_class)
+    args += extra_args or []
     with tempfile.TemporaryDirectory(prefix="bench-sql-", dir=ws.scratch) as sql_dir:
         variables = {**os.environ, **ws.env(database_url, base_url=base, **env)}
         variables.update(BENCH_SQL_DIR=sql_dir, PYTHONPATH=str(ROOT))

@@ -29,7 +29,7 @@ from tests.benchmarks.report import Ratio, Report
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"groups": [150, 1000, 5000], "users": 10, "baseline": {150: 2, 1000: 1}},
     "quick": {"groups": [150, 1000], "users": 3, "baseline": {150: 1}},
-    "smoke": {"groups": [3, 210], "users": 2, "baseline": {3: 1, 210: 1}},
+    "smoke": {"groups": [210], "users": 2, "baseline": {210: 1}},
 }
 LATENCY = {"full": 0.1, "quick": 0.1, "smoke": 0.0}
 EVERY_BACKEND = 150  # cases up to this size run the baseline on every backend

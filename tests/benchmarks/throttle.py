@@ -24,7 +24,7 @@ from tests.benchmarks.harness import (
 )
 from tests.benchmarks.measure import counter_delta, graph_requests, percentile
 from tests.benchmarks.report import Report
-from tests.benchmarks.server import Server, gunicorn, load
+from tests.benchmarks.server import Server, gunicorn, load, size_args
 
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"users": 200, "groups": 300, "pool": 3000, "window": 10.0, "threads": 200},
@@ -42,7 +42,10 @@ def run(ws: Workspace, backends: list[str], size: str) -> Report:
     pool = add_groups(ws, sizes["pool"], "Storm group")
     rng = random.Random(4)  # noqa: S311 - reproducible memberships
     for backend in backends:
-        with fresh_database(backend, ws.scratch) as url, gunicorn(ws, url) as server:
+        with (
+            fresh_database(backend, ws.scratch) as url,
+            gunicorn(ws, url, None, size_args(size)) as server,
+        ):
             report.notes.extend(n for n in server.notes if n not in report.notes)
             needed = _phase(
                 report, ws, server, url, backend, None, _users(ws, pool, rng, sizes), sizes
