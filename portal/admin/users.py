@@ -116,12 +116,18 @@ def _search(text: str) -> sa.ColumnElement[bool]:
 
 
 def _in_group(name_or_object_id: str) -> sa.ColumnElement[bool]:
-    """Match members of the groups with this name or Entra object ID."""
-    group_ids = (
-        sa.select(Group.id)
-        .outerjoin(EntraGroup, Group.entra_group_id == EntraGroup.id)
-        .where(sa.or_(Group.name == name_or_object_id, EntraGroup.object_id == name_or_object_id))
-    )
+    """Match members of the groups with this name or Entra object ID.
+
+    The group ids are looked up first and passed as values: PostgreSQL then plans with the
+    group's real size (walk users by name for a huge group, its members for a small one),
+    which a subquery hides from it.
+    """
+    if GUID.match(name_or_object_id):
+        lookup = sa.select(Group.id).join(Group.entra_group)
+        lookup = lookup.where(EntraGroup.object_id == name_or_object_id.lower())
+    else:
+        lookup = sa.select(Group.id).where(Group.name == name_or_object_id)
+    group_ids = list(db.session.scalars(lookup.limit(100)))
     return (
         sa.select(GroupMembership.id)
         .where(GroupMembership.user_id == User.id, GroupMembership.group_id.in_(group_ids))
