@@ -52,7 +52,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw:
         return default
     if not raw.isdigit():
-        raise ConfigError(f"{name} must be a whole number of seconds, not {raw!r}")
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}")
     return int(raw)
 
 
@@ -61,6 +61,14 @@ def _https_url(env: Mapping[str, str], name: str, default: str) -> str:
     value = (env.get(name) or default).rstrip("/")
     if urlsplit(value).scheme != "https" or not urlsplit(value).netloc:
         raise ConfigError(f"{name} must be an https URL, not {value!r}")
+    return value
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    """Read PORTAL_LOG_FORMAT: text for people, json for log shippers."""
+    value = (env.get("PORTAL_LOG_FORMAT") or "text").strip().lower()
+    if value not in {"text", "json"}:
+        raise ConfigError(f"PORTAL_LOG_FORMAT must be text or json, not {value!r}")
     return value
 
 
@@ -182,7 +190,7 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "PORTAL_LOCAL_LOGIN": _flag(env, "PORTAL_LOCAL_LOGIN", True),
         "PORTAL_SIGN_IN_LABEL": env.get("PORTAL_SIGN_IN_LABEL") or "Sign in with Microsoft",
         "PORTAL_TRUSTED_PROXIES": _int(env, "PORTAL_TRUSTED_PROXIES", 0),
-        "PORTAL_LOG_FORMAT": (env.get("PORTAL_LOG_FORMAT") or "text").strip().lower(),
+        "PORTAL_LOG_FORMAT": _log_format(env),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "ENTRA_CONFIGURED": False,
         **_groups(env),

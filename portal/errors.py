@@ -47,13 +47,18 @@ def render_csrf_error(error: CSRFError) -> tuple[str, int]:
     return render_template("errors/400.html", error=error, csrf=True), 400
 
 
-def render_database_error(error: Exception) -> tuple[str, int]:
-    """Roll back and answer 503 when the database cannot be reached."""
-    log.error("database unavailable: %s", type(error).__name__)
+def discard_session() -> None:
+    """Roll back the request's transaction, also when the connection behind it is gone."""
     try:
         db.session.rollback()
     except (OperationalError, InterfaceError):
         db.session.close()  # the connection is gone; close drops it from the session
+
+
+def render_database_error(error: Exception) -> tuple[str, int]:
+    """Roll back and answer 503 when the database cannot be reached."""
+    log.error("database unavailable: %s", type(error).__name__)
+    discard_session()
     # Flask-Login's template context loads the user from the database that just failed;
     # an anonymous user keeps the error page from failing the same way.
     g._login_user = login_manager.anonymous_user()

@@ -15,10 +15,12 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, logout_user
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.wrappers import Response
 
 from portal.auth import entra
 from portal.auth.redirects import safe_next
+from portal.errors import discard_session
 from portal.extensions import db
 from portal.services.signin import UserDisabled, sign_in_external
 from portal.session import start_session
@@ -28,6 +30,7 @@ bp.record_once(lambda state: entra.init_entra(state.app))
 log = logging.getLogger(__name__)
 FAILED = "Sign-in with Microsoft did not complete. Please try again, or ask your administrator."
 UNREACHABLE = "Microsoft sign-in cannot be reached right now. Please try again in a few minutes."
+UNAVAILABLE = "The portal cannot complete sign-ins right now. Please try again in a few minutes."
 
 
 def redirect_uri() -> str:
@@ -62,6 +65,7 @@ def callback() -> Response | tuple[str, int]:
     try:
         result = entra.client().redeem(flow, request.args.to_dict())
         user = sign_in_external(result.claims, result.access_token)
+        db.session.commit()
     except entra.SignInError as exc:
         db.session.rollback()
         return fail(exc.reason)
@@ -69,7 +73,10 @@ def callback() -> Response | tuple[str, int]:
         db.session.rollback()
         session.clear()
         return render_template("auth/disabled.html"), 403
-    db.session.commit()
+    except (OperationalError, InterfaceError) as exc:
+        # The contract allows no 5xx from the callback, a database outage included.
+        discard_session()
+        return fail(f"database unavailable: {type(exc).__name__}", UNAVAILABLE)
     start_session(user)
     return redirect(next_url)
 
