@@ -89,7 +89,7 @@ class UserFilters:
         if self.status:
             conditions.append(User.is_active.is_(self.status == "active"))
         if self.group:
-            conditions.append(_in_group(self.group))
+            conditions.append(_in_group(self.group, resolve=len(self.order().segments) == 1))
         if self.sync:
             conditions.append(User.id.in_(_last_sync_failed()))
         return conditions
@@ -115,19 +115,20 @@ def _search(text: str) -> sa.ColumnElement[bool]:
     return sa.or_(*matches)
 
 
-def _in_group(name_or_object_id: str) -> sa.ColumnElement[bool]:
+def _in_group(name_or_object_id: str, resolve: bool) -> sa.ColumnElement[bool]:
     """Match members of the groups with this name or Entra object ID.
 
-    The group ids are looked up first and passed as values: PostgreSQL then plans with the
-    group's real size (walk users by name for a huge group, its members for a small one),
-    which a subquery hides from it.
+    With `resolve`, the group ids are looked up first and passed as values: PostgreSQL then
+    plans with the group's real size (walk users by name for a huge group, its members for a
+    small one), which a subquery hides from it. That lookup is one more statement, so an
+    order that may read two segments (nullable sort columns) keeps the subquery instead.
     """
     if GUID.match(name_or_object_id):
         lookup = sa.select(Group.id).join(Group.entra_group)
         lookup = lookup.where(EntraGroup.object_id == name_or_object_id.lower())
     else:
         lookup = sa.select(Group.id).where(Group.name == name_or_object_id)
-    group_ids = list(db.session.scalars(lookup.limit(100)))
+    group_ids = list(db.session.scalars(lookup.limit(100))) if resolve else lookup
     return (
         sa.select(GroupMembership.id)
         .where(GroupMembership.user_id == User.id, GroupMembership.group_id.in_(group_ids))
