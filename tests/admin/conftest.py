@@ -23,7 +23,7 @@ TENANT_ID = "00000000-0000-0000-0000-00000000000a"
 TOKEN = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
 
 
-def csrf_token(client: FlaskClient, page: str = "/login") -> str:
+def csrf_token(client: FlaskClient, page: str = "/login?local=1") -> str:
     """Return the CSRF token of the client's session, read from a page as a browser would."""
     match = TOKEN.search(client.get(page).text)
     assert match, f"no CSRF token on {page}"
