@@ -1,0 +1,202 @@
+"""Admins walk the console in Chromium: local and External sign-in, every page, two actions.
+
+Screenshots go to test-output/screenshots/admin-*.png; docs/img/ holds copies for the README.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from portal.extensions import db
+from portal.services import users
+from portal.services.seed import seed
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+CLIENT_ID = "55555555-6666-7777-8888-999999999999"
+CLIENT_SECRET = "admin-browser-secret"
+PASSWORD = "a long local admin password"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for the module's tests."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context that trusts the emulator's TLS, as a person clicking through."""
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def fabrikam(emulator: Any) -> dict[str, str]:
+    """A tenant of its own: an admin group with Ada in it, and Ben who is no admin."""
+    tenant_id = emulator.add_tenant(name="Fabrikam")
+    ada = emulator.add_user(
+        tenant_id, "Ada Admin", "ada@fabrikam.example", email="ada@fabrikam.example"
+    )
+    emulator.add_user(tenant_id, "Ben Member", "ben@fabrikam.example", email="ben@fabrikam.example")
+    admins = emulator.add_group(tenant_id, "Portal admins")
+    emulator.add_member(admins, ada)
+    return {"tenant_id": tenant_id, "admin_group": admins}
+
+
+@pytest.fixture
+def portal(
+    make_app: Callable[..., Flask], emulator: Any, fabrikam: dict[str, str]
+) -> Iterator[str]:
+    """Serve a portal with sample data on a free port, registered in the emulator."""
+    server = make_server("127.0.0.1", 0, Flask(__name__), threaded=True)
+    url = f"http://127.0.0.1:{server.socket.getsockname()[1]}"
+    emulator.register_client(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        redirect_uris=[f"{url}/auth/callback"],
+        tenant_id=fabrikam["tenant_id"],
+        post_logout_redirect_uris=[f"{url}/login"],
+    )
+    app = make_app(
+        PORTAL_BASE_URL=url,
+        ENTRA_TENANT_ID=fabrikam["tenant_id"],
+        ENTRA_CLIENT_ID=CLIENT_ID,
+        ENTRA_CLIENT_SECRET=CLIENT_SECRET,
+        PORTAL_ADMIN_GROUP_IDS=fabrikam["admin_group"],
+    )
+    with app.app_context():
+        seed(80, 12, 500, seed=11, n_sync=60)
+        users.create_local("console-admin", PASSWORD, is_admin=True)
+        db.session.commit()
+    server.app = app
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def shot(page: Any, name: str, full_page: bool = True) -> None:
+    """Save a screenshot under test-output/screenshots/ (long lists: the first screen only)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"admin-{name}.png", full_page=full_page)
+
+
+def nav(page: Any, label: str) -> None:
+    """Follow an entry of the main navigation."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=label).click()
+
+
+def test_local_admin_walks_the_console_disables_a_user_and_adds_a_membership(
+    portal: str, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{portal}/admin/users")
+    page.get_by_text("Sign in with a local account").click()
+    page.get_by_label("Username").fill("console-admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Next ›")).to_be_visible()
+    shot(page, "users", full_page=False)
+
+    nav(page, "Groups")
+    page.get_by_role("link", name="New local group").click()
+    page.get_by_label("Name").fill("Field volunteers")
+    page.get_by_label("Description").fill("People who help at events.")
+    page.get_by_role("button", name="Create group").click()
+    expect(page.get_by_text("Group Field volunteers created.")).to_be_visible()
+
+    nav(page, "Users")
+    page.get_by_label("Type").select_option("External")
+    expect(page).to_have_url(re.compile(r"/admin/users\?.*type=External"))
+    page.locator("a.row-title").first.click()
+    person = page.locator("h1").inner_text()
+    page.get_by_role("button", name="Disable user").click()
+    expect(page.get_by_text(f"{person} is disabled.")).to_be_visible()
+    page.get_by_label("Add to a group by hand").fill("Field volunteers")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(
+        page.get_by_text(f"{person} is now a manual member of Field volunteers.")
+    ).to_be_visible()
+    expect(page.locator(".member-list").get_by_text("manual")).to_be_visible()
+    shot(page, "user")
+
+    page.get_by_role("link", name="Field volunteers").click()
+    expect(page.get_by_role("link", name=person)).to_be_visible()
+    shot(page, "group")
+    nav(page, "Groups")
+    expect(page.get_by_role("link", name="All users")).to_be_visible()
+    shot(page, "groups", full_page=False)
+
+    nav(page, "Sync activity")
+    page.get_by_label("Since").select_option("all")
+    expect(page).to_have_url(re.compile(r"window=all"))
+    expect(page.locator("tbody tr").first.locator(".badge-failed")).to_be_visible()
+    shot(page, "sync", full_page=False)
+
+    nav(page, "Audit log")
+    for action in ("user.disable", "membership.add", "group.create"):
+        expect(page.locator("tbody").get_by_text(action, exact=True)).to_be_visible()
+    shot(page, "audit")
+
+    nav(page, "Configuration")
+    page.get_by_role("button", name="Check configuration").click()
+    expect(page.get_by_text("all passed")).to_be_visible()
+    expect(page.locator(".step-ok")).to_have_count(5)
+    shot(page, "config")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    nav(page, "Users")
+    expect(page.locator("td[data-label='Name']").first).to_be_visible()
+    shot(page, "users-phone", full_page=False)
+
+
+def test_external_admin_signs_in_through_the_account_picker_and_reaches_the_console(
+    portal: str, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{portal}/admin/groups")
+    page.get_by_role("link", name="Sign in with Microsoft").click()
+    page.get_by_role("button", name="Ada Admin").click()
+
+    expect(page).to_have_url(f"{portal}/admin/groups")
+    expect(page.get_by_role("heading", name="Groups", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Portal admins")).to_be_visible()
+    page.get_by_role("link", name="Portal admins").click()
+    expect(page.get_by_text("The name of this group comes from Entra ID")).to_be_visible()
+    expect(page.get_by_role("link", name="Ada Admin")).to_be_visible()
+    shot(page, "external-group")
