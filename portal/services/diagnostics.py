@@ -21,6 +21,7 @@ from portal.auth import entra
 from portal.auth.tokens import expected_issuer
 from portal.config import CLOUDS, MULTI_TENANT
 from portal.extensions import db
+from portal.services import graph
 
 SECRETS = {"SECRET_KEY", "ENTRA_CLIENT_SECRET"}
 SHOWN = (
@@ -97,7 +98,7 @@ def run_checks() -> list[Check]:
     credentials, token = _step("Client credentials accepted", lambda: _app_token(client))
     checks.append(credentials)
     checks.append(
-        _step("Graph reachable, groups readable", lambda: _graph_groups(client, token))[0]
+        _step("Graph reachable, groups readable", lambda: _graph_groups(token))[0]
         if token
         else _skipped("Graph reachable, groups readable", "no application token to call Graph with")
     )
@@ -188,28 +189,15 @@ def _app_token(client: entra.EntraClient) -> tuple[str, str]:
     return f"an application token for {resource} was issued", token
 
 
-def _graph_groups(client: entra.EntraClient, token: str) -> tuple[str, None]:
+def _graph_groups(token: str) -> tuple[str, None]:
     """List one group with the application token: proves Graph answers and groups are readable."""
-    url = f"{current_app.config['GRAPH_ENDPOINT'].rstrip('/')}/v1.0/groups"
-    response = client.session.get(
-        url,
-        params={"$top": "1", "$select": "id"},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    if response.status_code == 200:
-        return "Graph answered and the application may read groups", None
-    code = _graph_error_code(response)
-    if response.status_code == 403:
-        raise CheckFailed(
-            f"Graph refused to list groups (403 {code}): grant the application permission "
-            "GroupMember.Read.All (or Group.Read.All) and an admin's consent"
-        )
-    raise CheckFailed(f"Graph answered HTTP {response.status_code} {code}".rstrip())
-
-
-def _graph_error_code(response: requests.Response) -> str:
-    """Return Graph's error code from an error body, or nothing."""
     try:
-        return str(response.json()["error"]["code"])
-    except (ValueError, KeyError, TypeError):
-        return ""
+        graph.check_groups_readable(token)
+    except graph.GraphError as exc:
+        if exc.status == 403:
+            raise CheckFailed(
+                f"{exc.reason}: grant the application permission GroupMember.Read.All "
+                "(or Group.Read.All) and an admin's consent"
+            ) from None
+        raise CheckFailed(exc.reason) from None
+    return "Graph answered and the application may read groups", None

@@ -290,3 +290,25 @@ def _error_code(response: requests.Response) -> str:
 def _path(url: str) -> str:
     """Return the Graph path of a URL, without host, version or query (paging tokens)."""
     return urlsplit(url).path.removeprefix("/v1.0") or "/"
+
+
+def check_groups_readable(access_token: str) -> None:
+    """List one group with an application token; raise GraphError unless Graph allows it.
+
+    The configuration check's Graph step (portal.services.diagnostics): it proves Graph answers
+    and that the app's own permission covers reading groups.
+    """
+    graph = client()
+    url = f"{graph.base}/groups"
+    try:
+        response = graph.session.get(
+            url,
+            params={"$top": "1", "$select": "id"},
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+    except requests.RequestException as exc:
+        raise GraphError(f"Graph could not be reached: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        code = _error_code(response)
+        reason = f"Graph answered {_path(url)} with HTTP {response.status_code} {code}".rstrip()
+        raise GraphError(reason, response.status_code)
