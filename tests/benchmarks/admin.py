@@ -182,7 +182,9 @@ def _check_pages(
     lines = client.get("/admin/users/export.csv").get_data().count(b"\n") - 1
     if lines != total:
         problems.append(f"export has {lines} rows for {total} users")
-    report.correct(f"{backend}: pages show the stored users and groups", problems)
+    report.correct(
+        f"{backend}: pages show the stored users and groups", problems, "equal to the database"
+    )
 
 
 def _pages(app: Flask, p: Positions) -> list[tuple[str, str]]:

@@ -112,8 +112,12 @@ def timed() -> Iterator[list[float]]:
         box[0] = time.perf_counter() - start
 
 
-def process_cpu_seconds(pids: Sequence[int]) -> float:
-    """Return user+system CPU seconds of these processes (Linux /proc), skipping vanished ones."""
+def process_cpu_seconds(pids: Sequence[int], reaped_of: int | None = None) -> float:
+    """Return user+system CPU seconds of these processes (Linux /proc), skipping vanished ones.
+
+    With `reaped_of`, the CPU of that process's children that already exited and were reaped
+    counts too (gunicorn replaces workers after `max_requests`; their CPU must not vanish).
+    """
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
@@ -121,8 +125,10 @@ def process_cpu_seconds(pids: Sequence[int]) -> float:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        total += int(fields[11]) + int(fields[12])
+        if pid == reaped_of:
+            total += int(fields[13]) + int(fields[14])
+    return total / tick
 
 
 def child_pids(pid: int) -> list[int]:

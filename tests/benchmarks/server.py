@@ -53,8 +53,8 @@ class Server:
         (self.sql_dir / "epoch").write_text(str(time.time_ns()))
 
     def cpu_seconds(self) -> float:
-        """Return the CPU time the arbiter and its live workers have used so far."""
-        return process_cpu_seconds([self.pid, *child_pids(self.pid)])
+        """Return the CPU time the arbiter and its workers, live or replaced, have used so far."""
+        return process_cpu_seconds([self.pid, *child_pids(self.pid)], reaped_of=self.pid)
 
 
 def free_port() -> int:
