@@ -6,57 +6,21 @@ Screenshots go to test-output/screenshots/admin-*.png; docs/img/ holds copies fo
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from portal.extensions import db
 from portal.services import users
 from portal.services.seed import seed
+from tests.browser.conftest import SCREENSHOTS, serve_portal
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
-CLIENT_ID = "55555555-6666-7777-8888-999999999999"
-CLIENT_SECRET = "admin-browser-secret"
+CLIENT = ("55555555-6666-7777-8888-999999999999", "admin-browser-secret")
 PASSWORD = "a long local admin password"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One Chromium for the module's tests."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context that trusts the emulator's TLS, as a person clicking through."""
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
 
 
 @pytest.fixture(scope="module")
@@ -77,33 +41,19 @@ def portal(
     make_app: Callable[..., Flask], emulator: Any, fabrikam: dict[str, str]
 ) -> Iterator[str]:
     """Serve a portal with sample data on a free port, registered in the emulator."""
-    server = make_server("127.0.0.1", 0, Flask(__name__), threaded=True)
-    url = f"http://127.0.0.1:{server.socket.getsockname()[1]}"
-    emulator.register_client(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        redirect_uris=[f"{url}/auth/callback"],
-        tenant_id=fabrikam["tenant_id"],
-        post_logout_redirect_uris=[f"{url}/login"],
-    )
-    app = make_app(
-        PORTAL_BASE_URL=url,
-        ENTRA_TENANT_ID=fabrikam["tenant_id"],
-        ENTRA_CLIENT_ID=CLIENT_ID,
-        ENTRA_CLIENT_SECRET=CLIENT_SECRET,
-        PORTAL_ADMIN_GROUP_IDS=fabrikam["admin_group"],
-    )
-    with app.app_context():
-        seed(80, 12, 500, seed=11, n_sync=60)
-        users.create_local("console-admin", PASSWORD, is_admin=True)
-        db.session.commit()
-    server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield url
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+
+    def add_sample_data(app: Flask) -> None:
+        with app.app_context():
+            seed(80, 12, 500, seed=11, n_sync=60)
+            users.create_local("console-admin", PASSWORD, is_admin=True)
+            db.session.commit()
+
+    tenant_id = fabrikam["tenant_id"]
+    admins = fabrikam["admin_group"]
+    with serve_portal(
+        make_app, emulator, CLIENT, tenant_id, add_sample_data, PORTAL_ADMIN_GROUP_IDS=admins
+    ) as url:
+        yield url
 
 
 def shot(page: Any, name: str, full_page: bool = True) -> None:
