@@ -186,8 +186,9 @@ def users_export() -> Response:
     db.session.commit()
     order = filters.order()
     columns = order.segments[0].columns
+    # Plain rows, not ORM objects: building 100,000 User instances is most of an export's cost.
     query = (
-        sa.select(User)
+        sa.select(*(getattr(User, column) for column in CSV_COLUMNS))
         .where(*filters.conditions())
         .order_by(*(c.desc() if order.descending else c for c in columns))
         .execution_options(yield_per=1000)
@@ -197,13 +198,13 @@ def users_export() -> Response:
     return response
 
 
-def _csv_lines(query: sa.Select[tuple[User]]) -> Iterator[str]:
+def _csv_lines(query: sa.Select[Any]) -> Iterator[str]:
     """Yield the CSV in chunks of about 64 KiB, never holding every row in memory."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for user in db.session.scalars(query):
-        writer.writerow([_csv_cell(getattr(user, column)) for column in CSV_COLUMNS])
+    for row in db.session.execute(query):
+        writer.writerow([_csv_cell(value) for value in row])
         if buffer.tell() > 65536:
             yield buffer.getvalue()
             buffer.seek(0)
