@@ -17,6 +17,7 @@ from typing import Any
 import msal
 import requests
 from flask import Flask, current_app
+from requests.adapters import HTTPAdapter
 
 from portal.auth.tokens import JwksCache, TokenError, verify_id_token
 
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 GRAPH_SCOPES = ["User.Read", "GroupMember.Read.All"]
 TIMEOUT = (3.05, 10)  # connect, read: a hung sign-in host must not hang a worker
 METADATA_TTL = 24 * 3600
+# Connections kept per host: one process's threads (gunicorn gthread) share a session, and
+# requests' default of 10 drops and reopens connections under load ("Connection pool is full").
+POOL_SIZE = 32
 _WARNINGS_LOCK = threading.Lock()
 
 
@@ -79,6 +83,9 @@ def http_session(ca_bundle: str | None) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.verify = ca_bundle or True
+    adapter = HTTPAdapter(pool_maxsize=POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     session.request = functools.partial(session.request, timeout=TIMEOUT)  # type: ignore[method-assign]
     return session
 

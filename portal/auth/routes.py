@@ -45,6 +45,21 @@ def fail(reason: str, message: str = FAILED) -> Response:
     return redirect(url_for("main.login"))
 
 
+def commit_keeping_loaded() -> None:
+    """Commit without expiring loaded objects, so signing the user in needs no reload.
+
+    The user was just written and flushed, so what is loaded is what was committed; only this
+    commit skips the expiry, the session's setting stays as it was.
+    """
+    session = db.session()
+    expire = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+
+
 @bp.get("/login")
 def login() -> Response:
     """Start the authorization-code flow and send the browser to Entra."""
@@ -65,7 +80,7 @@ def callback() -> Response | tuple[str, int]:
     try:
         result = entra.client().redeem(flow, request.args.to_dict())
         user = sign_in_external(result.claims, result.access_token)
-        db.session.commit()
+        commit_keeping_loaded()
     except entra.SignInError as exc:
         db.session.rollback()
         return fail(exc.reason)

@@ -14,11 +14,12 @@ class UserDisabled(Exception):
 
 def sign_in_external(claims: dict[str, Any], access_token: str | None) -> User:
     """Apply one verified sign-in; flushes only, the caller commits once."""
-    existing = users.get_external(claims["tid"].lower(), claims["oid"].lower())
-    if existing is not None and not existing.is_active:
+    # One query loads the user with their memberships, groups and cached group names.
+    snapshot = sync.load(claims["tid"].lower(), claims["oid"].lower())
+    if snapshot.user is not None and not snapshot.user.is_active:
         raise UserDisabled
     # Graph first, writes after: no row lock or SQLite write lock is held while Graph answers.
-    resolution = sync.resolve_groups(claims, access_token)
-    user = users.upsert_external(claims)
+    resolution = sync.resolve_groups(claims, access_token, snapshot)
+    user = users.upsert_external(claims, snapshot.user)
     sync.apply(user, resolution)
     return user

@@ -1,8 +1,14 @@
 """Group sync at sign-in: Entra group IDs to names through Graph, then local memberships.
 
-`resolve_groups` runs first and only reads (the name cache, then Graph), so no database lock
+`load` reads the user, their memberships, groups and those groups' cached names in one query;
+`resolve_groups` then only reads (the rest of the name cache, then Graph), so no database lock
 is held while Graph answers; `apply` then writes everything and only flushes: the sign-in
-view commits once. Writes are O(changed): an unchanged sign-in writes no membership rows.
+view commits once. Writes are O(changed): an unchanged sign-in writes no membership rows, and
+with fresh names it runs three statements in all (this query, UPDATE users, INSERT sync_records).
+
+The memberships are read before the user's row is locked, so two sign-ins of the same person
+at the same instant may both report the same change; the rows stay right (inserts skip
+existing rows, deletes of gone rows do nothing) and the next sign-in settles any difference.
 """
 
 from __future__ import annotations
@@ -39,6 +45,19 @@ CHUNK = 500  # rows or IDs per statement: stays far below SQLite's bound-paramet
 
 
 @dataclass
+class Snapshot:
+    """What the database holds for one External user, read in one query before any write."""
+
+    user: User | None = None
+    # The user's memberships with their groups; None when not loaded (no user yet).
+    memberships: list[tuple[GroupMembership, Group]] | None = None
+    # The user's groups linked to an Entra group, by entra_groups.id.
+    linked: dict[int, Group] = field(default_factory=dict)
+    # Those Entra groups' cache rows: object ID -> (entra_groups.id, name, read_at).
+    cached: dict[str, tuple[int, str | None, datetime]] = field(default_factory=dict)
+
+
+@dataclass
 class Resolution:
     """Where a sign-in's group IDs came from and what they resolved to."""
 
@@ -55,6 +74,7 @@ class Resolution:
     read_at: datetime = field(default_factory=utcnow)
     # Cache rows already loaded (object ID -> entra_groups.id), so apply need not reload them.
     cache_ids: dict[str, int] = field(default_factory=dict)
+    snapshot: Snapshot = field(default_factory=Snapshot)
     graph_calls: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -64,9 +84,36 @@ class Resolution:
         return self.status is None
 
 
-def resolve_groups(claims: Mapping[str, Any], access_token: str | None) -> Resolution:
+def load(tenant_id: str, object_id: str) -> Snapshot:
+    """Load an External user with their memberships, groups and those groups' cache rows."""
+    cache = (EntraGroup.id, EntraGroup.object_id, EntraGroup.display_name, EntraGroup.read_at)
+    query = (
+        sa.select(User, GroupMembership, Group, *cache)
+        .outerjoin(GroupMembership, GroupMembership.user_id == User.id)
+        .outerjoin(Group, Group.id == GroupMembership.group_id)
+        .outerjoin(EntraGroup, EntraGroup.id == Group.entra_group_id)
+        .where(User.tenant_id == tenant_id, User.object_id == object_id)
+    )
+    rows = db.session.execute(query).all()
+    if not rows:
+        return Snapshot()
+    snapshot = Snapshot(user=rows[0][0], memberships=[])
+    for _, membership, group, entra_id, entra_object_id, name, read_at in rows:
+        if membership is None:
+            continue  # the outer join's one row of a user without memberships
+        snapshot.memberships.append((membership, group))
+        if entra_id is not None:
+            snapshot.linked[entra_id] = group
+            snapshot.cached[entra_object_id] = (entra_id, name, read_at)
+    return snapshot
+
+
+def resolve_groups(
+    claims: Mapping[str, Any], access_token: str | None, snapshot: Snapshot | None = None
+) -> Resolution:
     """Work out the user's groups before any write: cache reads and Graph calls only."""
     resolution = Resolution(source=_source(claims), tenant_id=str(claims["tid"]).lower())
+    resolution.snapshot = snapshot or Snapshot()
     if resolution.source is None:
         resolution.status = SKIPPED
         resolution.reason = "the token carried neither a groups claim nor an overage marker"
@@ -117,15 +164,17 @@ def _resolve(resolution: Resolution, claims: Mapping[str, Any], call: graph.Grap
 def _fresh_names(ids: Sequence[str], resolution: Resolution) -> dict[str, str | None]:
     """Return the cached answers younger than GROUP_NAME_TTL_SECONDS (None: no group)."""
     ttl = timedelta(seconds=current_app.config["GROUP_NAME_TTL_SECONDS"])
+    cached = resolution.snapshot.cached
+    rows = [(*cached[i], i) for i in ids if i in cached]
+    # Only IDs outside the user's linked groups cost a query (new groups, unsynced, no group).
+    columns = (EntraGroup.id, EntraGroup.display_name, EntraGroup.read_at, EntraGroup.object_id)
+    for chunk in _chunks([i for i in ids if i not in cached]):
+        rows.extend(db.session.execute(sa.select(*columns).where(EntraGroup.object_id.in_(chunk))))
     fresh: dict[str, str | None] = {}
-    columns = (EntraGroup.id, EntraGroup.object_id, EntraGroup.display_name, EntraGroup.read_at)
-    for chunk in _chunks(ids):
-        for row_id, object_id, name, read_at in db.session.execute(
-            sa.select(*columns).where(EntraGroup.object_id.in_(chunk))
-        ):
-            resolution.cache_ids[object_id] = row_id
-            if resolution.read_at - read_at < ttl:
-                fresh[object_id] = name
+    for row_id, name, read_at, object_id in rows:
+        resolution.cache_ids[object_id] = row_id
+        if resolution.read_at - read_at < ttl:
+            fresh[object_id] = name
     return fresh
 
 
@@ -133,12 +182,14 @@ def apply(user: User, resolution: Resolution) -> SyncRecord:
     """Bring the user's memberships and admin status in line, and record the sync."""
     added: list[str] = []
     removed: list[str] = []
-    current = _memberships(user)
+    current = resolution.snapshot.memberships
+    if current is None or resolution.snapshot.user is not user:
+        current = _memberships(user)
     if user.is_external and user.is_active:
         _join_all_users(user, current, added)
     if resolution.known:
         _store_names(resolution)
-        linked = _linked_groups(_synced(resolution), resolution)
+        linked = _linked_groups(_synced(resolution), resolution.snapshot.linked)
         _follow(user, current, linked, added, removed)
     if user.is_external and resolution.group_ids is not None:
         _follow_admin(user, resolution.group_ids)
@@ -204,9 +255,13 @@ def _synced(resolution: Resolution) -> dict[int, str]:
     }
 
 
-def _linked_groups(synced: dict[int, str], resolution: Resolution) -> dict[int, Group]:
-    """Return the local group of each synced Entra group (entra_groups.id -> Group)."""
-    linked = _load_linked(synced)
+def _linked_groups(synced: dict[int, str], known: dict[int, Group]) -> dict[int, Group]:
+    """Return the local group of each synced Entra group (entra_groups.id -> Group).
+
+    `known` holds the links already loaded with the user's memberships; only others are queried.
+    """
+    linked = {eid: group for eid, group in known.items() if eid in synced}
+    linked.update(_load_linked({eid: n for eid, n in synced.items() if eid not in linked}))
     unlinked = {eid: name for eid, name in synced.items() if eid not in linked}
     if current_app.config["GROUP_SYNC_MODE"] == "mirror":
         _rename(linked, synced)

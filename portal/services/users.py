@@ -28,10 +28,14 @@ def get_external(tenant_id: str, object_id: str) -> User | None:
     return db.session.scalars(query).one_or_none()
 
 
-def upsert_external(claims: Mapping[str, Any]) -> User:
-    """Find or create the External user for verified ID-token claims and refresh their profile."""
+def upsert_external(claims: Mapping[str, Any], user: User | None = None) -> User:
+    """Find or create the External user for verified ID-token claims and refresh their profile.
+
+    A caller that has already loaded the user passes it, which saves a query.
+    """
     tenant_id, object_id = claims["tid"].lower(), claims["oid"].lower()
-    user = get_external(tenant_id, object_id)
+    if user is None:
+        user = get_external(tenant_id, object_id)
     if user is None:
         _insert_external_once(tenant_id, object_id)
         user = get_external(tenant_id, object_id)
