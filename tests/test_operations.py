@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
-from conftest import CLIENT_SECRET, base_env, pick_account, prepare_callback, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -27,6 +26,7 @@ from portal import create_app
 from portal.config import load_config
 from portal.extensions import db
 from portal.models import Base, SyncRecord, User
+from tests.conftest import CLIENT_SECRET, base_env, pick_account, prepare_callback, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -86,20 +83,3 @@ def add_external(app: Flask, count: int, **fields: Any) -> list[int]:
         db.session.add_all(rows)
         db.session.commit()
         return [row.id for row in rows]
-
-
-@contextmanager
-def count_statements(app: Flask) -> Iterator[list[str]]:
-    """Collect every SQL statement the app's engine runs inside the block."""
-    seen: list[str] = []
-
-    def listener(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", listener)

@@ -13,7 +13,8 @@ from portal.extensions import db
 from portal.models import AuditEvent, Group, SyncRecord, User
 from portal.services import audit
 from portal.services.seed import seed
-from tests.admin.conftest import Admin, count_statements
+from tests.admin.conftest import Admin
+from tests.conftest import count_statements
 
 MAX_STATEMENTS = 3
 NEXT = re.compile(r'rel="next" href="([^"]+)"')

@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
-from conftest import prepare_callback
 from flask import Flask
 
 from portal.extensions import db
 from portal.models import User
+from tests.conftest import prepare_callback
 
 SIGN_INS = 20
 

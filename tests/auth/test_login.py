@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import prepare_callback, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import User
+from tests.conftest import prepare_callback, sign_in
 
 OTHER_TENANT_ID = "7d0c3a5e-6b1f-4d2a-9e8c-1f2a3b4c5d6e"
 

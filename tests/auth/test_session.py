@@ -8,12 +8,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
-from conftest import prepare_callback, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import User
+from tests.conftest import prepare_callback, sign_in
 
 COOKIE = "portal_session"
 

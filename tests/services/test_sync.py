@@ -7,12 +7,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import CLIENT_ID, prepare_callback, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -20,6 +18,7 @@ from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
 from portal.services import groups as group_service
 from portal.services import sync, users
+from tests.conftest import CLIENT_ID, count_statements, prepare_callback, sign_in
 
 GRAPH_ENDPOINTS = (
     "graph.me",
@@ -114,23 +113,6 @@ def set_admin(app: Flask, oid: str, value: bool) -> None:
         db.session.commit()
 
 
-@contextmanager
-def sql_statements(app: Flask) -> Iterator[list[str]]:
-    """Collect the SQL statements the app's engine runs inside the block."""
-    statements: list[str] = []
-
-    def collect(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", collect)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", collect)
-
-
 def writes_to(statements: list[str], tables: tuple[str, ...]) -> list[str]:
     """Return the INSERT, UPDATE and DELETE statements that touch these tables."""
     return [
@@ -179,7 +161,7 @@ def test_repeat_sign_in_with_fresh_names_calls_no_graph_and_writes_no_membership
         signed_in(sign_in(client, emu, oid))
         emu.reset_counters()
         callback = prepare_callback(client, emu, oid)
-        with sql_statements(app) as statements:
+        with count_statements(app) as statements:
             signed_in(client.get(callback))
         assert graph_calls(emu) == 0
         assert writes_to(statements, SYNC_TABLES) == []
