@@ -95,33 +95,33 @@ def _secret_key(env: Mapping[str, str], production: bool) -> str:
     return secrets.token_hex(32)
 
 
-def _entra(env: Mapping[str, str]) -> dict[str, Any]:
-    """Read and cross-check the ENTRA_* and GRAPH_* variables."""
-    tenant = env.get("ENTRA_TENANT_ID", "").strip()
-    client_id = env.get("ENTRA_CLIENT_ID", "").strip()
-    secret = env.get("ENTRA_CLIENT_SECRET", "")
-    for name, value in (
-        ("ENTRA_TENANT_ID", tenant),
-        ("ENTRA_CLIENT_ID", client_id),
-        ("ENTRA_CLIENT_SECRET", secret),
-    ):
-        if not value:
-            raise ConfigError(f"{name} is required")
-    if tenant.lower() not in MULTI_TENANT and not GUID.match(tenant):
-        raise ConfigError(
-            f"ENTRA_TENANT_ID must be a tenant GUID or 'organizations', not {tenant!r}"
-        )
-    allowed = [t.lower() for t in _csv(env.get("ENTRA_ALLOWED_TENANTS"))]
-    if tenant.lower() in MULTI_TENANT:
-        if not allowed:
+def _required(env: Mapping[str, str], name: str) -> str:
+    """Read a variable that must be set."""
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required")
+    return value
+
+
+def _tenants(env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """Read the tenant and the tenants allowed to sign in (itself, or the multi-tenant list)."""
+    tenant = _required(env, "ENTRA_TENANT_ID")
+    if tenant.lower() not in MULTI_TENANT:
+        if not GUID.match(tenant):
             raise ConfigError(
-                f"ENTRA_ALLOWED_TENANTS is required when ENTRA_TENANT_ID is {tenant!r}"
+                f"ENTRA_TENANT_ID must be a tenant GUID or 'organizations', not {tenant!r}"
             )
-        tenant = tenant.lower()
-    else:
-        allowed = [tenant.lower()]
+        return tenant, [tenant.lower()]
+    allowed = [t.lower() for t in _csv(env.get("ENTRA_ALLOWED_TENANTS"))]
+    if not allowed:
+        raise ConfigError(f"ENTRA_ALLOWED_TENANTS is required when ENTRA_TENANT_ID is {tenant!r}")
     if bad := [t for t in allowed if not GUID.match(t)]:
         raise ConfigError(f"ENTRA_ALLOWED_TENANTS must list tenant GUIDs, not {bad[0]!r}")
+    return tenant.lower(), allowed
+
+
+def _hosts(env: Mapping[str, str]) -> dict[str, Any]:
+    """Read the cloud, its sign-in and Graph hosts (or their overrides) and the CA bundle."""
     cloud = (env.get("ENTRA_CLOUD") or "global").strip().lower()
     if cloud not in CLOUDS:
         raise ConfigError(f"ENTRA_CLOUD must be one of {', '.join(CLOUDS)}, not {cloud!r}")
@@ -130,14 +130,22 @@ def _entra(env: Mapping[str, str]) -> dict[str, Any]:
     if ca_bundle and not Path(ca_bundle).is_file():
         raise ConfigError(f"ENTRA_CA_BUNDLE names no readable file: {ca_bundle!r}")
     return {
-        "ENTRA_TENANT_ID": tenant,
-        "ENTRA_CLIENT_ID": client_id,
-        "ENTRA_CLIENT_SECRET": secret,
-        "ENTRA_ALLOWED_TENANTS": allowed,
         "ENTRA_CLOUD": cloud,
         "ENTRA_AUTHORITY_HOST": _https_url(env, "ENTRA_AUTHORITY_HOST", login_host),
         "GRAPH_ENDPOINT": _https_url(env, "GRAPH_ENDPOINT", graph_host),
         "ENTRA_CA_BUNDLE": ca_bundle,
+    }
+
+
+def _entra(env: Mapping[str, str]) -> dict[str, Any]:
+    """Read and cross-check the ENTRA_* and GRAPH_* variables."""
+    tenant, allowed = _tenants(env)
+    return {
+        "ENTRA_TENANT_ID": tenant,
+        "ENTRA_CLIENT_ID": _required(env, "ENTRA_CLIENT_ID"),
+        "ENTRA_CLIENT_SECRET": _required(env, "ENTRA_CLIENT_SECRET"),
+        "ENTRA_ALLOWED_TENANTS": allowed,
+        **_hosts(env),
         "ENTRA_CONFIGURED": True,
     }
 

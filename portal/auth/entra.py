@@ -70,7 +70,8 @@ class _NoTokenCache(msal.TokenCache):
     A process-wide MSAL cache would grow with every user and hold tokens no other server has.
     """
 
-    def add(self, event: dict[str, Any], now: Any = None) -> None:  # noqa: D102
+    def add(self, event: dict[str, Any], now: Any = None) -> None:
+        """Drop the tokens MSAL would cache."""
         return None
 
 
