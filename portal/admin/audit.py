@@ -44,12 +44,9 @@ def audit_list() -> str:
         "action": request.args.get("action", "").strip()[:64],
         "q": request.args.get("q", "").strip()[:200],
     }
-    page = pagination.paginate(
+    page = pagination.paginate_request(
         _query(filters["actor"], filters["action"], filters["q"]),
         pagination.simple_order(AuditEvent.id, descending=True),
-        after=request.args.get("after"),
-        before=request.args.get("before"),
-        size=pagination.page_size(request.args.get("size")),
     )
     return render_template(
         "admin/audit/list.html",

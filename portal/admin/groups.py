@@ -49,12 +49,9 @@ def groups_list() -> str:
     text = request.args.get("q", "").strip()[:200]
     source = request.args.get("source", "") if request.args.get("source") in SOURCES else ""
     descending = request.args.get("dir") == "desc"
-    page = pagination.paginate(
+    page = pagination.paginate_request(
         _list_query(text, source),
         pagination.simple_order(Group.name, Group.id, descending=descending),
-        after=request.args.get("after"),
-        before=request.args.get("before"),
-        size=pagination.page_size(request.args.get("size")),
     )
     filters = {k: v for k, v in (("q", text), ("source", source)) if v}
     toggle = filters if descending else {**filters, "dir": "desc"}
@@ -109,12 +106,9 @@ def group_detail(group_id: int) -> str:
     """Show a group, its members page by page, and the actions its source allows."""
     group, object_id, member_count = _group_with_count(group_id)
     text = request.args.get("q", "").strip()[:200]
-    page = pagination.paginate(
+    page = pagination.paginate_request(
         _members_query(group, text),
         pagination.simple_order(User.display_name, User.id),
-        after=request.args.get("after"),
-        before=request.args.get("before"),
-        size=pagination.page_size(request.args.get("size")),
     )
     return render_template(
         "admin/groups/detail.html",

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import request
 
 from portal.extensions import db
 
@@ -94,6 +95,18 @@ def page_size(raw: str | None) -> int:
     if raw and raw.isdigit():
         return max(1, min(int(raw), MAX_SIZE))
     return DEFAULT_SIZE
+
+
+def paginate_request(query: sa.Select[Any], order: Order) -> Page:
+    """Return the page the current request's `after`, `before` and `size` arguments ask for."""
+    args = request.args
+    return paginate(
+        query,
+        order,
+        after=args.get("after"),
+        before=args.get("before"),
+        size=page_size(args.get("size")),
+    )
 
 
 def paginate(

@@ -56,12 +56,9 @@ def sync_list() -> str:
     status = request.args.get("status", "") if request.args.get("status") in STATUSES else ""
     window = request.args.get("window", DEFAULT_WINDOW)
     window = window if window in WINDOWS else DEFAULT_WINDOW
-    page = pagination.paginate(
+    page = pagination.paginate_request(
         _query(status, window),
         _order(status),
-        after=request.args.get("after"),
-        before=request.args.get("before"),
-        size=pagination.page_size(request.args.get("size")),
     )
     filters = {"status": status, "window": window} if status else {"window": window}
     return render_template(

@@ -147,8 +147,8 @@ def _last_sync_failed() -> sa.Select[tuple[int]]:
     return sa.select(SyncRecord.user_id).where(SyncRecord.status == FAILED, ~no_newer)
 
 
-def _list_query(filters: UserFilters) -> sa.Select[Any]:
-    """Select users with their group count and last sync status, one statement per page."""
+def row_columns() -> tuple[sa.ScalarSelect[Any], sa.ScalarSelect[Any]]:
+    """Return the per-row group count and last sync status subqueries of the users list."""
     group_count = (
         sa.select(sa.func.count(GroupMembership.id))
         .where(GroupMembership.user_id == User.id)
@@ -161,19 +161,21 @@ def _list_query(filters: UserFilters) -> sa.Select[Any]:
         .limit(1)
         .scalar_subquery()
     )
-    return sa.select(User, group_count, last_sync).where(*filters.conditions())
+    return group_count, last_sync
+
+
+def _list_query(filters: UserFilters) -> sa.Select[Any]:
+    """Select users with their group count and last sync status, one statement per page."""
+    return sa.select(User, *row_columns()).where(*filters.conditions())
 
 
 @bp.get("/users")
 def users_list() -> str:
     """List users with search, filters, sorting and keyset pagination."""
     filters = UserFilters.from_args(request.args)
-    page = pagination.paginate(
+    page = pagination.paginate_request(
         _list_query(filters),
         filters.order(),
-        after=request.args.get("after"),
-        before=request.args.get("before"),
-        size=pagination.page_size(request.args.get("size")),
     )
     return render_template("admin/users/list.html", page=page, filters=filters)
 

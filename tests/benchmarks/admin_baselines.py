@@ -10,27 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from portal.admin.users import row_columns
 from portal.extensions import db
 from portal.models import Group, GroupMembership, SyncRecord, User
 
 PAGE = 50
-
-
-def _user_columns() -> tuple[Any, Any]:
-    """Return the group-count and last-sync subqueries the users list shows per row."""
-    group_count = (
-        sa.select(sa.func.count(GroupMembership.id))
-        .where(GroupMembership.user_id == User.id)
-        .scalar_subquery()
-    )
-    last_sync = (
-        sa.select(SyncRecord.status)
-        .where(SyncRecord.user_id == User.id)
-        .order_by(SyncRecord.synced_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return group_count, last_sync
 
 
 def _search(text: str | None) -> list[sa.ColumnElement[bool]]:
@@ -45,7 +29,7 @@ def users_offset_count(offset: int, text: str | None = None) -> list[Any]:
     """Users page by OFFSET, with an exact COUNT for the page numbers."""
     where = _search(text)
     db.session.scalar(sa.select(sa.func.count(User.id)).where(*where))
-    query = sa.select(User, *_user_columns()).where(*where)
+    query = sa.select(User, *row_columns()).where(*where)
     query = query.order_by(User.display_name, User.id).offset(offset).limit(PAGE)
     return list(db.session.execute(query))
 
