@@ -25,7 +25,7 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $(STAMP) $@
 
 demo: $(STAMP)  ## Run the portal beside the bundled Entra ID + Graph emulator with sample users.
-	$(BIN)/python -m portal.demo $(DEMO_ARGS)
+	$(BIN)/python -m portal.dev.demo $(DEMO_ARGS)
 
 test: $(DEV_STAMP) check-migrations  ## Run the whole test suite (PostgreSQL too when TEST_DATABASE_URL is set).
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -8,9 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from portal.config import ConfigError, environ_with_dotenv, load_config
-
-ROOT = Path(__file__).resolve().parent.parent
+from portal.config import ROOT, ConfigError, environ_with_dotenv, load_config
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -20,6 +20,7 @@ CLOUDS: dict[str, tuple[str, str]] = {
         "https://microsoftgraph.chinacloudapi.cn",
     ),
 }
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: .env, instance/, migrations/
 MULTI_TENANT = {"organizations", "common"}
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 TRUE = {"1", "true", "yes", "on"}

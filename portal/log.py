@@ -18,6 +18,8 @@ from flask import Flask, g, has_request_context
 from flask_login import user_logged_in
 from gunicorn.glogging import Logger as GunicornBaseLogger
 
+from portal.config import ROOT, environ_with_dotenv
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 audit_log = logging.getLogger("portal.audit")
@@ -76,9 +78,6 @@ def formatter(log_format: str) -> logging.Formatter:
 def configure(env: Mapping[str, str] | None = None) -> None:
     """Send logs to stdout in the configured format; safe to call again (each create_app does)."""
     if env is None:
-        from portal import ROOT
-        from portal.config import environ_with_dotenv
-
         env = environ_with_dotenv(ROOT)
     root = logging.getLogger()
     # Reuse our handler and leave others alone (gunicorn's, pytest's capture) instead of
@@ -111,9 +110,6 @@ class GunicornLogger(GunicornBaseLogger):
 
     def setup(self, cfg: Any) -> None:
         """Set gunicorn's handlers up, then give them the portal's format."""
-        from portal import ROOT
-        from portal.config import environ_with_dotenv
-
         super().setup(cfg)
         self.json = environ_with_dotenv(ROOT).get("PORTAL_LOG_FORMAT", "").lower() == "json"
         if self.json:

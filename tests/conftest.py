@@ -83,7 +83,7 @@ def _migrate(url: str) -> None:
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Run the bundled Entra ID + Graph emulator over HTTPS for the whole run."""
-    from portal.emulator import Emulator
+    from portal.dev.emulator import Emulator
 
     emu = Emulator(state_dir=tmp_path_factory.mktemp("emulator"))
     emu.start(port=0)

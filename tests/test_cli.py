@@ -585,11 +585,11 @@ def test_sync_status_refuses_a_negative_limit_in_one_line(run: Callable[..., Res
 
 @pytest.fixture
 def diagnostics(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Stand in for portal.services.diagnostics with checks the test controls."""
+    """Stand in for portal.diagnostics with checks the test controls."""
     checks: list[Any] = []
-    module = types.ModuleType("portal.services.diagnostics")
+    module = types.ModuleType("portal.diagnostics")
     module.run_checks = lambda: list(checks)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "portal.services.diagnostics", module)
+    monkeypatch.setitem(sys.modules, "portal.diagnostics", module)
     return checks
 
 

@@ -1,4 +1,4 @@
-"""`python -m portal.demo`: a person can sign in through it, and Ctrl-C stops everything."""
+"""`python -m portal.dev.demo`: a person can sign in through it, and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class Demo:
             [
                 sys.executable,
                 "-m",
-                "portal.demo",
+                "portal.dev.demo",
                 f"--instance-dir={instance_dir}",
                 f"--port={port}",
                 "--emulator-port=0",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import render_template
 
+from portal import diagnostics
 from portal.admin.routes import actor, bp
 from portal.extensions import db
-from portal.services import audit, diagnostics
+from portal.services import audit
 
 
 @bp.get("/config")

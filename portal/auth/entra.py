@@ -6,7 +6,6 @@ validate the ID token, so `redeem` hands it to `portal.auth.tokens` before anyon
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -17,20 +16,16 @@ from typing import Any
 import msal
 import requests
 from flask import Flask, current_app
-from requests.adapters import HTTPAdapter
 
 from portal.auth.tokens import JwksCache, TokenError, verify_id_token
+from portal.http import http_session
 
 log = logging.getLogger(__name__)
 
 # Graph scopes asked for in the same code redemption as `openid profile`, so one round trip
 # yields both the ID token and a Graph token for group sync (no on-behalf-of exchange).
 GRAPH_SCOPES = ["User.Read", "GroupMember.Read.All"]
-TIMEOUT = (3.05, 10)  # connect, read: a hung sign-in host must not hang a worker
 METADATA_TTL = 24 * 3600
-# Connections kept per host: one process's threads (gunicorn gthread) share a session, and
-# requests' default of 10 drops and reopens connections under load ("Connection pool is full").
-POOL_SIZE = 32
 _WARNINGS_LOCK = threading.Lock()
 
 
@@ -75,22 +70,6 @@ class _NoTokenCache(msal.TokenCache):
         return None
 
 
-def http_session(ca_bundle: str | None) -> requests.Session:
-    """Build a requests session that trusts exactly the configured CA bundle.
-
-    `trust_env` is off because REQUESTS_CA_BUNDLE in the environment would otherwise
-    override `verify` and silently ignore ENTRA_CA_BUNDLE.
-    """
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = ca_bundle or True
-    adapter = HTTPAdapter(pool_maxsize=POOL_SIZE)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.request = functools.partial(session.request, timeout=TIMEOUT)  # type: ignore[method-assign]
-    return session
-
-
 class EntraClient:
     """One per process: the MSAL application, Entra's metadata and the JWKS cache."""
 
@@ -122,10 +101,13 @@ class EntraClient:
                 )
             return self._msal
 
-    def metadata(self) -> dict[str, Any]:
-        """Return the OpenID configuration (issuer, jwks_uri, end_session_endpoint), cached."""
+    def metadata(self, fresh: bool = False) -> dict[str, Any]:
+        """Return the OpenID configuration (issuer, jwks_uri, end_session_endpoint), cached.
+
+        `fresh` reads it again whatever the cache holds (the configuration check).
+        """
         cached = self._metadata
-        if cached is not None and time.monotonic() - cached[0] < METADATA_TTL:
+        if not fresh and cached is not None and time.monotonic() - cached[0] < METADATA_TTL:
             return cached[1]
         url = f"{self.authority}/v2.0/.well-known/openid-configuration"
         response = self.session.get(url)

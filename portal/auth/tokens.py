@@ -48,6 +48,12 @@ class JwksCache:
                 raise TokenError("the token is signed with a key the sign-in host does not list")
             return self._keys[kid]
 
+    def refresh(self, jwks_uri: str) -> int:
+        """Read the JWKS again now and return how many signing keys it holds."""
+        with self._lock:
+            self._fetch(jwks_uri)
+            return len(self._keys)
+
     def _fetch(self, jwks_uri: str) -> None:
         """Replace the cached keys with the current JWKS, keeping only RSA signing keys."""
         response = self._session.get(jwks_uri)

@@ -22,7 +22,7 @@ def dev_cli() -> click.Group:
     """Build the `dev` group: helpers for a development database."""
     group = AppGroup("dev", help="Development helpers.")
     try:
-        from portal.services.seed import seed_command
+        from portal.dev.seed import seed_command
     except ImportError:  # the seed command arrives with the admin console
         return group
     group.add_command(seed_command, "seed")

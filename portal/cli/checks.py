@@ -15,7 +15,7 @@ from portal.cli.base import PortalCommand, echo_json
 @with_appcontext
 def check_config(as_json: bool) -> None:
     """Run the configuration checks (Entra discovery, Graph, database); exit 1 if any fails."""
-    from portal.services.diagnostics import run_checks
+    from portal.diagnostics import run_checks
 
     checks = run_checks()
     if as_json:

@@ -11,7 +11,7 @@ from portal.auth.redirects import safe_next
 from portal.extensions import db
 from portal.main.forms import LocalLoginForm
 from portal.models import User
-from portal.services import groups, throttle, users
+from portal.services import groups, login_limits, users
 from portal.session import start_session
 
 bp = Blueprint("main", __name__)
@@ -35,7 +35,7 @@ def login() -> str | Response | tuple[str, int]:
     show_local = current_app.config["PORTAL_LOCAL_LOGIN"] or request.args.get("local") == "1"
     form = LocalLoginForm()
     if request.method == "POST":
-        if throttle.is_limited(form.username.data or "", request.remote_addr or "-"):
+        if login_limits.is_limited(form.username.data or "", request.remote_addr or "-"):
             flash(TOO_MANY_FAILURES, "error")
             page = render_template("main/login.html", form=form, next_url=next_url, show_local=True)
             return page, 429
@@ -54,11 +54,11 @@ def _local_sign_in(form: LocalLoginForm) -> User | None:
         username, form.password.data or ""
     )
     if user:
-        throttle.clear_failures(username)
+        login_limits.clear_failures(username)
         db.session.commit()
         return user
     db.session.rollback()
-    throttle.record_failure(username, request.remote_addr or "-")
+    login_limits.record_failure(username, request.remote_addr or "-")
     db.session.commit()
     return None
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app
 
-from portal.auth.entra import http_session
+from portal.http import http_session
 
 DEFAULT_TIMEOUT = (3.05, 10.0)  # connect, read; each also capped by what is left of the budget
 DEFAULT_BUDGET_SECONDS = 10.0  # CONTRACT.md: Graph calls of one sign-in share 10 s
@@ -57,6 +57,8 @@ class GraphClient:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.base = config["GRAPH_ENDPOINT"].rstrip("/") + "/v1.0"
+        # The resource an application token must name: the configured Graph host itself.
+        self.resource = "{0.scheme}://{0.netloc}".format(urlsplit(config["GRAPH_ENDPOINT"]))
         self.session = http_session(config.get("ENTRA_CA_BUNDLE"))
         self.timeout: tuple[float, float] = tuple(config.get("GRAPH_TIMEOUT", DEFAULT_TIMEOUT))  # type: ignore[assignment]
         self.budget = float(config.get("GRAPH_BUDGET_SECONDS", DEFAULT_BUDGET_SECONDS))
@@ -295,7 +297,7 @@ def _path(url: str) -> str:
 def check_groups_readable(access_token: str) -> None:
     """List one group with an application token; raise GraphError unless Graph allows it.
 
-    The configuration check's Graph step (portal.services.diagnostics): it proves Graph answers
+    The configuration check's Graph step (portal.diagnostics): it proves Graph answers
     and that the app's own permission covers reading groups.
     """
     graph = client()

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from portal.services import diagnostics
+from portal import diagnostics
 from tests.admin.conftest import local_sign_in, make_local, post
 from tests.conftest import CLIENT_SECRET
 
@@ -79,3 +79,13 @@ def test_the_page_masks_secrets_and_records_the_check_in_the_audit_log(app: Flas
     assert checked.text.count("step step-ok") == 5 and "all passed" in checked.text
     assert CLIENT_SECRET not in checked.text
     assert "config.check" in client.get("/admin/audit").text
+
+
+def test_the_credentials_step_asks_for_a_token_for_the_configured_graph_host(
+    app: Flask, emulator: Any
+) -> None:
+    with app.app_context():
+        checks = {c.name: c for c in diagnostics.run_checks()}
+    assert checks["Client credentials accepted"].detail == (
+        f"an application token for {emulator.url} was issued"
+    )

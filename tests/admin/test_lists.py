@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from portal.dev.seed import seed
 from portal.extensions import db
 from portal.models import AuditEvent, Group, SyncRecord, User
 from portal.services import audit
-from portal.services.seed import seed
 from tests.admin.conftest import Admin
 from tests.conftest import count_statements
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Flask
 
+from portal.dev.seed import seed, seed_command
 from portal.extensions import db
 from portal.models import Group, GroupMembership, SyncRecord, User
-from portal.services.seed import seed, seed_command
 
 
 def test_seed_adds_the_asked_numbers_of_rows_and_can_run_twice(app: Flask) -> None:

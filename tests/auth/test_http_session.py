@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from portal.auth.entra import POOL_SIZE, http_session
+from portal.http import POOL_SIZE, http_session
 
 THREADS = 24  # more than requests' default pool of 10, as under gunicorn's gthread workers
 

@@ -59,9 +59,9 @@ def run(ws: Workspace, backends: list[str], size: str) -> Report:
     """Seed each backend, then time the portal's pages and the naive queries."""
     report = Report("admin", "3. Admin pages at scale")
     try:
-        from portal.services.seed import seed
+        from portal.dev.seed import seed
     except ImportError:
-        report.check("admin pages measured", None, "portal/services/seed.py has not landed")
+        report.check("admin pages measured", None, "portal/dev/seed.py has not landed")
         return report
     sizes = SIZES[size]
     for backend in backends:

@@ -47,7 +47,7 @@ class Workspace:
     @contextmanager
     def start(cls, scratch: Path | None = None) -> Iterator[Workspace]:
         """Start a private emulator for a benchmark run and stop it afterwards."""
-        from portal.emulator import Emulator
+        from portal.dev.emulator import Emulator
 
         with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
             root = scratch or Path(tmp)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from portal.dev.seed import seed
 from portal.extensions import db
 from portal.services import users
-from portal.services.seed import seed
 from tests.browser.conftest import SCREENSHOTS, serve_portal
 
 CLIENT = ("55555555-6666-7777-8888-999999999999", "admin-browser-secret")

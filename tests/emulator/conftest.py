@@ -12,7 +12,7 @@ import msal
 import pytest
 import requests
 
-from portal.emulator import Emulator, SampleData
+from portal.dev.emulator import Emulator, SampleData
 
 CLIENT_ID = "6a1c0f3e-5d2b-4c7a-9e8f-0b1a2c3d4e5f"
 CLIENT_SECRET = "emulator-suite-secret"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from portal.emulator import DEMO_CLIENT_ID, DEMO_TENANT_ID
-from portal.emulator.__main__ import default_logout_uris
+from portal.dev.emulator import DEMO_CLIENT_ID, DEMO_TENANT_ID
+from portal.dev.emulator.__main__ import default_logout_uris
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,15 @@ def _wait_for(path: Path, process: subprocess.Popen[str]) -> str:
 def test_cli_serves_demo_and_writes_env_file(tmp_path_factory: pytest.TempPathFactory) -> None:
     state = tmp_path_factory.mktemp("cli")
     env_file = state / "emulator.env"
-    command = [sys.executable, "-m", "portal.emulator", "--port", "0", "--state-dir", str(state)]
+    command = [
+        sys.executable,
+        "-m",
+        "portal.dev.emulator",
+        "--port",
+        "0",
+        "--state-dir",
+        str(state),
+    ]
     process = subprocess.Popen(
         [*command, "--env-file", str(env_file)],
         cwd=ROOT,

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from portal.emulator import Emulator, SampleData
-from portal.emulator.directory import Directory
+from portal.dev.emulator import Emulator, SampleData
+from portal.dev.emulator.directory import Directory
 
 
 def test_sample_data(emu: Emulator, sample: SampleData) -> None:

@@ -11,7 +11,7 @@ import msal
 import pytest
 import requests
 
-from portal.emulator import Emulator, SampleData
+from portal.dev.emulator import Emulator, SampleData
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Driver, tls_session
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from portal.emulator import Emulator, SampleData
+from portal.dev.emulator import Emulator, SampleData
 
 from .conftest import Graph
 

@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 import pytest
 
-from portal.emulator import Emulator, SampleData
+from portal.dev.emulator import Emulator, SampleData
 
 from .conftest import Driver, Graph
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 from cryptography import x509
 
-from portal.emulator import Emulator, SampleData
+from portal.dev.emulator import Emulator, SampleData
 
 from .conftest import CLIENT_ID, Driver
 from .test_entra import verified_claims

@@ -1,6 +1,6 @@
 """`make demo`: the portal beside the bundled Entra ID + Graph emulator, with sample users.
 
-    python -m portal.demo [--port 5000] [--emulator-port 8443] [--instance-dir instance]
+    python -m portal.dev.demo [--port 5000] [--emulator-port 8443] [--instance-dir instance]
 
 The emulator runs as a child process and hands over the portal's ENTRA_* variables in an env
 file; the portal reads them from the environment like any other deployment, so nothing here
@@ -21,7 +21,8 @@ from types import FrameType
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-ROOT = Path(__file__).resolve().parent.parent
+from portal.config import ROOT
+
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "portal-demo-admin"  # noqa: S105 - printed in the banner; a local demo only
 READY_TIMEOUT = 60.0
@@ -41,7 +42,7 @@ class RequestHandler(WSGIRequestHandler):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(prog="python -m portal.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m portal.dev.demo", description=__doc__)
     parser.add_argument("--port", type=int, default=5000, help="the portal's port")
     parser.add_argument(
         "--emulator-port", type=int, default=8443, help="the emulator's port (0: any free one)"
@@ -53,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def start_emulator(args: argparse.Namespace, base_url: str) -> subprocess.Popen[bytes]:
-    """Start `python -m portal.emulator` with the sample users, logging to the instance dir."""
+    """Start `python -m portal.dev.emulator` with the sample users, logging to the instance dir."""
     state = args.instance_dir / "emulator"
     state.mkdir(parents=True, exist_ok=True)
     # A file left by an earlier run must not pass for this emulator being ready.
@@ -61,7 +62,7 @@ def start_emulator(args: argparse.Namespace, base_url: str) -> subprocess.Popen[
     command = [
         sys.executable,
         "-m",
-        "portal.emulator",
+        "portal.dev.emulator",
         f"--port={args.emulator_port}",
         f"--state-dir={state}",
         f"--redirect-uri={base_url}/auth/callback",

@@ -1,6 +1,6 @@
 """Command line: run the emulator with the demo data until killed (used by `make demo`).
 
-    python -m portal.emulator [--port 8443] [--state-dir instance/emulator] [--client-id ID]
+    python -m portal.dev.emulator [--port 8443] [--state-dir instance/emulator] [--client-id ID]
         [--client-secret SECRET] [--redirect-uri URI ...] [--tenant-id GUID]
         [--post-logout-redirect-uri URI ...] [--latency SECONDS] [--env-file PATH]
 
@@ -28,7 +28,7 @@ DEFAULT_REDIRECT_URI = "http://127.0.0.1:5000/auth/callback"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m portal.emulator", description="Entra ID + Microsoft Graph emulator"
+        prog="python -m portal.dev.emulator", description="Entra ID + Microsoft Graph emulator"
     )
     parser.add_argument("--port", type=int, default=8443)
     parser.add_argument("--state-dir", type=Path, default=Path("instance/emulator"))

@@ -549,7 +549,9 @@ def _grant_client_credentials(client: Client, authority: Authority) -> Response:
             "client credentials flow: name a tenant.",
         )
     scope = request.form.get("scope", "")
-    if scope not in (f"{GRAPH_RESOURCE}/.default", f"{GRAPH_APP_ID}/.default"):
+    # The emulator serves Graph on its own host, so that host names the Graph resource too.
+    graph_resources = (GRAPH_RESOURCE, GRAPH_APP_ID, request.host_url.rstrip("/"))
+    if scope not in {f"{resource}/.default" for resource in graph_resources}:
         return entra_error(
             "invalid_scope",
             1002012,

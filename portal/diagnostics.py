@@ -1,8 +1,10 @@
 """Configuration checks, like "Save and Test" elsewhere: each step passes or fails with the reason.
 
-Steps: the database answers; Entra's discovery document is reachable and names the expected
-issuer; its JWKS holds signing keys; the client credentials are accepted (client-credentials
-grant); Graph answers the application token and lets it read groups. A step whose input an
+It sits above the services and auth layers and asks only the Entra client and the Graph client,
+so it checks the very code paths sign-in uses. Steps: the database answers; Entra's discovery
+document is reachable and names the expected issuer; its JWKS holds signing keys; the client
+credentials are accepted (client-credentials grant for the configured Graph host); Graph
+answers the application token and lets it read groups. A step whose input an
 earlier step could not provide is skipped. Nothing here shows a token or a secret.
 """
 
@@ -18,8 +20,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from portal.auth import entra
-from portal.auth.tokens import expected_issuer
-from portal.config import CLOUDS, MULTI_TENANT
+from portal.auth.tokens import TokenError, expected_issuer
+from portal.config import MULTI_TENANT
 from portal.extensions import db
 from portal.services import graph
 
@@ -115,6 +117,8 @@ def _step(name: str, run: Callable[[], tuple[str, Any]]) -> tuple[Check, Any]:
         detail, value, ok = str(exc), None, False
     except entra.SignInError as exc:
         detail, value, ok = exc.reason, None, False
+    except TokenError as exc:
+        detail, value, ok = str(exc), None, False
     except (requests.RequestException, ValueError, sa.exc.SQLAlchemyError) as exc:
         detail, value, ok = _brief(exc), None, False
     ms = round((time.perf_counter() - started) * 1000)
@@ -147,15 +151,9 @@ def _tenant(client: entra.EntraClient) -> str:
 
 
 def _discovery(client: entra.EntraClient) -> tuple[str, dict[str, Any]]:
-    """Fetch the OpenID configuration afresh and compare its issuer with the configured host."""
-    url = f"{client.authority}/v2.0/.well-known/openid-configuration"
-    response = client.session.get(url)
-    if response.status_code != 200:
-        raise CheckFailed(f"{url} answered HTTP {response.status_code}")
-    document = response.json()
-    issuer = document.get("issuer")
-    if not isinstance(issuer, str) or not isinstance(document.get("jwks_uri"), str):
-        raise CheckFailed("the discovery document has no issuer or jwks_uri")
+    """Read the OpenID configuration afresh and compare its issuer with the configured host."""
+    document = client.metadata(fresh=True)
+    issuer = document["issuer"]
     host = current_app.config["ENTRA_AUTHORITY_HOST"].rstrip("/")
     wanted = f"{host}/{_tenant(client)}/v2.0"
     if expected_issuer(issuer, _tenant(client)).lower() != wanted.lower():
@@ -164,27 +162,16 @@ def _discovery(client: entra.EntraClient) -> tuple[str, dict[str, Any]]:
 
 
 def _jwks(client: entra.EntraClient, document: dict[str, Any]) -> tuple[str, None]:
-    """Read the JWKS and count the RSA signing keys in it."""
-    response = client.session.get(document["jwks_uri"])
-    if response.status_code != 200:
-        raise CheckFailed(f"{document['jwks_uri']} answered HTTP {response.status_code}")
-    keys = response.json().get("keys")
-    usable = [
-        k
-        for k in keys or []
-        if isinstance(k, dict)
-        and k.get("kty") == "RSA"
-        and k.get("kid")
-        and k.get("use", "sig") == "sig"
-    ]
-    if not usable:
+    """Read the JWKS again through the client's key cache and count its RSA signing keys."""
+    count = client.jwks.refresh(document["jwks_uri"])
+    if not count:
         raise CheckFailed("the JWKS holds no RSA signing key")
-    return f"{len(usable)} RSA signing key{'s' if len(usable) != 1 else ''}", None
+    return f"{count} RSA signing key{'s' if count != 1 else ''}", None
 
 
 def _app_token(client: entra.EntraClient) -> tuple[str, str]:
-    """Ask for an application token for Graph with the client credentials."""
-    resource = CLOUDS[current_app.config.get("ENTRA_CLOUD") or "global"][1]
+    """Ask for an application token for the configured Graph host with the client credentials."""
+    resource = graph.client().resource
     token = client.acquire_app_token(resource)
     return f"an application token for {resource} was issued", token
 

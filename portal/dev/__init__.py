@@ -1,0 +1,1 @@
+"""Development tools, not product: the Entra ID + Graph emulator, the demo and the seeder."""
