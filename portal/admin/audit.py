@@ -10,18 +10,7 @@ from flask import render_template, request
 from portal.admin import pagination
 from portal.admin.routes import bp
 from portal.models import AuditEvent
-
-ACTIONS = (
-    "user.disable",
-    "user.enable",
-    "membership.add",
-    "membership.remove",
-    "group.create",
-    "group.rename",
-    "group.delete",
-    "users.export",
-    "config.check",
-)
+from portal.services.audit import ACTIONS
 
 
 def _query(actor: str, action: str, text: str) -> sa.Select[Any]:

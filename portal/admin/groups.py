@@ -10,11 +10,11 @@ from werkzeug.wrappers import Response
 
 from portal.admin import pagination
 from portal.admin.forms import GroupCreateForm, GroupRenameForm, MemberAddForm
-from portal.admin.routes import audited, back, bp, refused
+from portal.admin.routes import actor, back, bp, done, refused
 from portal.admin.users import GUID, add_manual, remove_manual
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, User
-from portal.services import groups
+from portal.services import groups, operations
 
 SOURCES = ("entra", "local", "builtin")
 
@@ -66,11 +66,12 @@ def group_create() -> str | Response:
     form = GroupCreateForm()
     if form.validate_on_submit():
         try:
-            group = groups.create_local(form.name.data or "", form.description.data or "")
+            name, description = form.name.data or "", form.description.data or ""
+            group = operations.create_group(actor(), name, description)
         except groups.GroupError as exc:
             refused(f"The group was not created: {exc}.")
         else:
-            audited("group.create", group.name, f"Group {group.name} created.", group_id=group.id)
+            done(f"Group {group.name} created.")
             return redirect(url_for("admin.group_detail", group_id=group.id))
     return render_template("admin/groups/new.html", form=form)
 
@@ -131,13 +132,11 @@ def group_rename(group_id: int) -> Response:
     try:
         if not form.validate_on_submit():
             raise groups.GroupError("a new name is required")
-        groups.rename(group, form.name.data or "")
+        operations.rename_group(actor(), group, form.name.data or "")
     except groups.GroupError as exc:
         refused(f"The group was not renamed: {exc}.")
     else:
-        audited(
-            "group.rename", group.name, f"{old} is now {group.name}.", old=old, group_id=group.id
-        )
+        done(f"{old} is now {group.name}.")
     return redirect(url_for("admin.group_detail", group_id=group_id))
 
 
@@ -145,13 +144,13 @@ def group_rename(group_id: int) -> Response:
 def group_delete(group_id: int) -> Response:
     """Delete a group and its memberships; the built-in group stays."""
     group = db.get_or_404(Group, group_id)
-    name, source = group.name, group.source
+    name = group.name
     try:
-        groups.delete(group)
+        operations.delete_group(actor(), group)
     except groups.GroupError as exc:
         refused(f"The group was not deleted: {exc}.")
         return redirect(url_for("admin.group_detail", group_id=group_id))
-    audited("group.delete", name, f"Group {name} deleted.", group_id=group_id, source=source)
+    done(f"Group {name} deleted.")
     return redirect(url_for("admin.groups_list"))
 
 

@@ -10,8 +10,7 @@ from werkzeug.wrappers import Response
 
 from portal.auth.redirects import safe_next
 from portal.extensions import db, login_manager
-from portal.models import User
-from portal.services import audit
+from portal.services.audit import Actor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -41,20 +40,13 @@ def admin_navigation() -> dict[str, object]:
     return {"admin_nav_items": lambda: NAV}
 
 
-def actor() -> str:
-    """Name the signed-in admin for the audit log: a stable identifier, not just a label."""
-    return describe_user(current_user)
+def actor() -> Actor:
+    """Name the signed-in admin for the audit trail."""
+    return Actor.of(current_user)
 
 
-def describe_user(user: User) -> str:
-    """Name a user for audit entries and messages: their label and their key."""
-    key = user.username or user.upn or user.email or user.object_id or f"#{user.id}"
-    return key if key == user.label else f"{user.label} <{key}>"
-
-
-def audited(action: str, target: str, message: str, **details: Any) -> None:
-    """Record an admin action, commit the request's one transaction, and confirm it."""
-    audit.record(actor(), action, target, **details)
+def done(message: str) -> None:
+    """Commit the request's one transaction and confirm the change to the admin."""
     db.session.commit()
     flash(message, "success")
 

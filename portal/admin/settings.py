@@ -21,7 +21,7 @@ def config_check() -> str:
     """Run the configuration checks and show each step's outcome."""
     checks = diagnostics.run_checks()
     failed = [check.name for check in checks if not check.ok]
-    audit.record(actor(), "config.check", "configuration", failed=failed)
+    audit.record(actor(), audit.CONFIG_CHECKED, "configuration", failed=failed)
     db.session.commit()
     return render_template(
         "admin/config/show.html",

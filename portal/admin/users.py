@@ -11,17 +11,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, abort, render_template, request, stream_with_context
-from flask_login import current_user
 from sqlalchemy import orm as so
 
 from portal.admin import pagination
 from portal.admin.forms import MembershipAddForm
-from portal.admin.routes import audited, back, bp, describe_user, refused
+from portal.admin.routes import actor, back, bp, done, refused
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
-from portal.models.group import BUILTIN
 from portal.models.sync import FAILED
-from portal.services import audit, groups, users
+from portal.services import audit, groups, operations, users
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SORTS = ("name", "email", "last_login", "created")
@@ -184,7 +182,7 @@ def users_list() -> str:
 def users_export() -> Response:
     """Stream every user the filters match as CSV, in the list's order."""
     filters = UserFilters.from_args(request.args)
-    audit.record(describe_user(current_user), "users.export", "users", filters=filters.args())
+    audit.record(actor(), audit.USERS_EXPORTED, "users", filters=filters.args())
     db.session.commit()
     order = filters.order()
     columns = order.segments[0].columns
@@ -265,10 +263,11 @@ def user_detail(user_id: int) -> str:
 def user_disable(user_id: int) -> Response:
     """Disable a user: they cannot sign in, and their open sessions end at the next request."""
     user = db.get_or_404(User, user_id)
-    if user.id == current_user.id:
-        refused("You cannot disable your own account.")
-    elif users.set_active(user, False):
-        audited("user.disable", describe_user(user), f"{user.label} is disabled.", user_id=user.id)
+    try:
+        if operations.disable_user(actor(), user):
+            done(f"{user.label} is disabled.")
+    except users.UserError as exc:
+        refused(f"Nothing changed: {exc}.")
     return back("admin.user_detail", user_id=user.id)
 
 
@@ -276,8 +275,8 @@ def user_disable(user_id: int) -> Response:
 def user_enable(user_id: int) -> Response:
     """Enable a disabled user again."""
     user = db.get_or_404(User, user_id)
-    if users.set_active(user, True):
-        audited("user.enable", describe_user(user), f"{user.label} is enabled.", user_id=user.id)
+    if operations.enable_user(actor(), user):
+        done(f"{user.label} is enabled.")
     return back("admin.user_detail", user_id=user.id)
 
 
@@ -290,26 +289,17 @@ def user_membership_add(user_id: int) -> Response:
         refused("Name a group to add the user to.")
         return back("admin.user_detail", user_id=user.id)
     try:
-        group = groups.find_group(form.group.data or "")
-        add_manual(group, user)
+        add_manual(groups.find_group(form.group.data or ""), user)
     except groups.GroupError as exc:
         refused(f"Nothing changed: {exc}.")
     return back("admin.user_detail", user_id=user.id)
 
 
 def add_manual(group: Group, user: User) -> None:
-    """Add a manual membership with its audit entry, or say why it is not needed."""
-    if group.source == BUILTIN:
-        raise groups.GroupError(f"{group.name!r} is managed by the portal")
-    if not groups.add_manual_member(group, user):
+    """Add a manual membership and confirm it, or say why it is not needed."""
+    if not operations.add_membership(actor(), group, user):
         raise groups.GroupError(f"{user.label} is already a manual member of {group.name!r}")
-    audited(
-        "membership.add",
-        f"{describe_user(user)} in {group.name}",
-        f"{user.label} is now a manual member of {group.name}.",
-        user_id=user.id,
-        group_id=group.id,
-    )
+    done(f"{user.label} is now a manual member of {group.name}.")
 
 
 @bp.post("/users/<int:user_id>/memberships/<int:group_id>/remove")
@@ -322,19 +312,13 @@ def user_membership_remove(user_id: int, group_id: int) -> Response:
 
 
 def remove_manual(group: Group, user: User) -> None:
-    """Remove a manual membership with its audit entry, or say why it cannot be removed."""
+    """Remove a manual membership and confirm it, or say why it cannot be removed."""
     try:
-        removed = groups.remove_member(group, user)
+        removed = operations.remove_membership(actor(), group, user)
     except groups.GroupError as exc:
         refused(f"Nothing changed: {exc}.")
         return
     if not removed:
         refused(f"{user.label} is not a member of {group.name}.")
         return
-    audited(
-        "membership.remove",
-        f"{describe_user(user)} in {group.name}",
-        f"{user.label} is no longer a member of {group.name}.",
-        user_id=user.id,
-        group_id=group.id,
-    )
+    done(f"{user.label} is no longer a member of {group.name}.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -70,14 +69,6 @@ class PortalGroup(AppGroup):
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else ctx.command_path
             raise UsageProblem(f"{exc.format_message()} (see '{where} --help')") from None
-
-
-def actor() -> str:
-    """Name the operator for the audit trail: `cli:<os user>`."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # a container user with no passwd entry and no $USER
-        return "cli:unknown"
 
 
 def iso(value: datetime | None) -> str | None:

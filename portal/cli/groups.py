@@ -6,7 +6,6 @@ import click
 
 from portal.cli.base import (
     PortalGroup,
-    actor,
     echo_fields,
     echo_json,
     echo_table,
@@ -14,9 +13,10 @@ from portal.cli.base import (
     pick_user,
     user_options,
 )
-from portal.cli.users import JSON_HELP, user_key
+from portal.cli.users import JSON_HELP
 from portal.extensions import db
-from portal.services import audit, groups
+from portal.services import groups, operations
+from portal.services.audit import CLI
 
 GROUP_ARG_HELP = "GROUP is a group's name or its Entra object ID."
 
@@ -81,8 +81,7 @@ def show_group(group: str, as_json: bool) -> None:
 @click.option("--description", default="", help="What the group is for.")
 def create_group(name: str, description: str) -> None:
     """Create a local group named NAME."""
-    group = groups.create_local(name, description)
-    audit.record(actor(), "group.create", group.name)
+    group = operations.create_group(CLI, name, description)
     db.session.commit()
     click.echo(f"Created local group {group.name!r}.")
 
@@ -94,10 +93,9 @@ def add_member(group: str, object_id: str | None, username: str | None, tenant: 
     """Add a user to GROUP by hand; sync never removes such a membership."""
     found = groups.find_group(group)
     user = pick_user(object_id, username, tenant)
-    if not groups.add_manual_member(found, user):
+    if not operations.add_membership(CLI, found, user):
         click.echo(f"{user.label} is already a member of {found.name!r}.")
         return
-    audit.record(actor(), "group.add_member", found.name, user=user_key(user))
     db.session.commit()
     click.echo(f"Added {user.label} to {found.name!r}.")
 
@@ -111,9 +109,8 @@ def remove_member(
     """Remove a manual membership from GROUP."""
     found = groups.find_group(group)
     user = pick_user(object_id, username, tenant)
-    if not groups.remove_member(found, user):
+    if not operations.remove_membership(CLI, found, user):
         click.echo(f"{user.label} was not a member of {found.name!r}.")
         return
-    audit.record(actor(), "group.remove_member", found.name, user=user_key(user))
     db.session.commit()
     click.echo(f"Removed {user.label} from {found.name!r}.")

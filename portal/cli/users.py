@@ -9,7 +9,6 @@ import click
 
 from portal.cli.base import (
     PortalGroup,
-    actor,
     echo_fields,
     echo_json,
     echo_table,
@@ -19,7 +18,8 @@ from portal.cli.base import (
 )
 from portal.extensions import db
 from portal.models import User
-from portal.services import audit, groups, users
+from portal.services import groups, operations, users
+from portal.services.audit import CLI
 
 JSON_HELP = "Print JSON instead of a table."
 
@@ -105,8 +105,7 @@ def read_password(from_stdin: bool) -> str:
 )
 def create_admin(username: str, password_stdin: bool) -> None:
     """Create a Local admin account."""
-    user = users.create_local(username, read_password(password_stdin), is_admin=True)
-    audit.record(actor(), "user.create_admin", user.username or "")
+    user = operations.create_local_admin(CLI, username, read_password(password_stdin))
     db.session.commit()
     click.echo(f"Created admin account {user.username!r}.")
 
@@ -114,13 +113,13 @@ def create_admin(username: str, password_stdin: bool) -> None:
 def set_active(
     object_id: str | None, username: str | None, tenant: str | None, active: bool
 ) -> None:
-    """Enable or disable the named user, with an audit entry when anything changed."""
+    """Enable or disable the named user through the same operation as the admin console."""
     user = pick_user(object_id, username, tenant)
     state = "enabled" if active else "disabled"
-    if not users.set_active(user, active):
+    change = operations.enable_user if active else operations.disable_user
+    if not change(CLI, user):
         click.echo(f"{user.label} ({user_key(user)}) was already {state}.")
         return
-    audit.record(actor(), f"user.{'enable' if active else 'disable'}", user_key(user) or "")
     db.session.commit()
     click.echo(f"{state.capitalize()} {user.label} ({user_key(user)}).")
 

@@ -78,7 +78,7 @@ def test_the_page_masks_secrets_and_records_the_check_in_the_audit_log(app: Flas
     assert checked.status_code == 200
     assert checked.text.count("step step-ok") == 5 and "all passed" in checked.text
     assert CLIENT_SECRET not in checked.text
-    assert "config.check" in client.get("/admin/audit").text
+    assert "config.checked" in client.get("/admin/audit").text
 
 
 def test_the_credentials_step_asks_for_a_token_for_the_configured_graph_host(

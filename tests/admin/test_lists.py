@@ -29,7 +29,7 @@ def seeded(app: Flask) -> Flask:
     with app.app_context():
         seed(230, 15, 1400, seed=7, n_sync=260)
         for n in range(60):
-            audit.record("seeder", "group.create", f"Group {n}")
+            audit.record("seeder", "group.created", f"Group {n}")
         db.session.commit()
     return app
 
@@ -188,7 +188,7 @@ def test_sync_activity_lists_failures_first_within_the_budget(
 
 
 def test_audit_log_pages_newest_first_and_filters_by_action(seeded: Flask, admin: Admin) -> None:
-    url, targets = "/admin/audit?size=25&action=group.create", []
+    url, targets = "/admin/audit?size=25&action=group.created", []
     while url:
         with count_statements(seeded) as statements:
             page = admin.client.get(url).text

@@ -118,7 +118,7 @@ def test_local_admin_walks_the_console_disables_a_user_and_adds_a_membership(
     shot(page, "sync", full_page=False)
 
     nav(page, "Audit log")
-    for action in ("user.disable", "membership.add", "group.create"):
+    for action in ("user.disabled", "membership.added", "group.created"):
         expect(page.locator("tbody").get_by_text(action, exact=True)).to_be_visible()
     shot(page, "audit")
 
