@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -27,21 +28,25 @@ DEFAULT_TIMEOUT = (3.05, 10.0)  # connect, read; each also capped by what is lef
 DEFAULT_BUDGET_SECONDS = 10.0  # CONTRACT.md: Graph calls of one sign-in share 10 s
 GET_BY_IDS_LIMIT = 1000  # directoryobject-getbyids.md (Graph v1.0 docs, 2025)
 PAGE_SIZE = 999  # the largest $top transitiveMemberOf accepts
+PARALLEL_BATCHES = 4  # getByIds batches in flight at once for one sign-in
 MAX_ATTEMPTS = 5  # per request: bounds a run of Retry-After: 0 answers
 BACKOFF = (0.1, 0.4)  # seconds, uniform: the jittered wait before the one retry of a 5xx
 # getByIds is documented as needing Directory.Read.All, which the portal does not ask for; a
 # tenant that refuses it gets names from transitiveMemberOf instead, for this long.
 GET_BY_IDS_DENIED_SECONDS = 3600.0
 GROUP_TYPE = "#microsoft.graph.group"
+# getMemberGroups answers at most 11,000 IDs; past that it refuses with this code.
+RESULT_SIZE_LIMIT = "Directory_ResultSizeLimitExceeded"
 
 
 class GraphError(Exception):
     """Graph could not be read; `reason` is for the sync record and the logs."""
 
-    def __init__(self, reason: str, status: int | None = None) -> None:
+    def __init__(self, reason: str, status: int | None = None, code: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.code = code  # Graph's error code, e.g. Directory_ResultSizeLimitExceeded
 
 
 @dataclass
@@ -89,6 +94,7 @@ class GraphCall:
         self._token = access_token
         self.deadline = time.monotonic() + graph.budget
         self.calls = 0
+        self._count_lock = threading.Lock()  # batches may be sent from several threads
 
     # -- what group sync asks ----------------------------------------------------------
 
@@ -102,6 +108,24 @@ class GraphCall:
             if item.get("@odata.type", GROUP_TYPE) == GROUP_TYPE:
                 groups[_object_id(item)] = _display_name(item)
         return groups
+
+    def member_group_ids(self) -> list[str] | None:
+        """Return every group ID the user is in, nesting included, in one unpaged call.
+
+        None when the user is in more groups than getMemberGroups answers (11,000): the
+        caller then pages through transitiveMemberOf instead.
+        """
+        url = f"{self.graph.base}/me/getMemberGroups"
+        try:
+            payload = self._request("POST", url, body={"securityEnabledOnly": False})
+        except GraphError as exc:
+            if exc.status == 400 and exc.code == RESULT_SIZE_LIMIT:
+                return None
+            raise
+        value = payload.get("value")
+        if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+            raise GraphError(f"Graph's answer on {_path(url)} has no valid `value` list")
+        return list(dict.fromkeys(i.lower() for i in value))
 
     def lookup(self, ids: Iterable[str]) -> Lookup:
         """Resolve object IDs to group names with the fewest calls."""
@@ -122,10 +146,19 @@ class GraphCall:
     def _get_by_ids(self, ids: list[str]) -> dict[str, str | None]:
         """Return the groups among ids, in batches of GET_BY_IDS_LIMIT."""
         url = f"{self.graph.base}/directoryObjects/getByIds?$select=id,displayName"
+        batches = [ids[i : i + GET_BY_IDS_LIMIT] for i in range(0, len(ids), GET_BY_IDS_LIMIT)]
+
+        def send(batch: list[str]) -> dict[str, Any]:
+            return self._request("POST", url, body={"ids": batch, "types": ["group"]})
+
+        if len(batches) > 1:  # independent: one round trip for all, not one per batch
+            with ThreadPoolExecutor(min(len(batches), PARALLEL_BATCHES)) as pool:
+                answers = list(pool.map(send, batches))
+        else:
+            answers = [send(b) for b in batches]
         found: dict[str, str | None] = {}
-        for start in range(0, len(ids), GET_BY_IDS_LIMIT):
-            body = {"ids": ids[start : start + GET_BY_IDS_LIMIT], "types": ["group"]}
-            for item in _values(self._request("POST", url, body=body), url):
+        for payload in answers:
+            for item in _values(payload, url):
                 if item.get("@odata.type", GROUP_TYPE) == GROUP_TYPE:
                     found[_object_id(item)] = _display_name(item)
         return found
@@ -183,7 +216,7 @@ class GraphCall:
             wait = random.uniform(*BACKOFF)  # noqa: S311 - jitter, not secrecy
             if wait < left:
                 return wait, True
-        raise GraphError(_failure(response, url), status)
+        raise GraphError(_failure(response, url), status, _error_code(response))
 
     def _send(self, method: str, url: str, body: Any) -> requests.Response:
         """Send one HTTP request within what is left of the budget, and count it."""
@@ -200,7 +233,8 @@ class GraphCall:
             "x-ms-throttle-priority": "High",
             "client-request-id": str(uuid.uuid4()),
         }
-        self.calls += 1
+        with self._count_lock:
+            self.calls += 1
         try:
             return self.graph.session.request(
                 method,

@@ -147,9 +147,12 @@ def _resolve(resolution: Resolution, claims: Mapping[str, Any], call: graph.Grap
             raise graph.GraphError("the groups claim is not a list")
         resolution.group_ids = list(dict.fromkeys(str(i).lower() for i in raw))
     else:
-        found = call.transitive_groups()
-        resolution.group_ids = list(found)
-        resolution.read = {i: n for i, n in found.items() if n}
+        # IDs only, in one call; names come from the cache, then getByIds for the rest.
+        ids = call.member_group_ids()
+        if ids is None:  # past getMemberGroups' 11,000: page through, names included
+            found = call.transitive_groups()
+            ids, resolution.read = list(found), {i: n for i, n in found.items() if n}
+        resolution.group_ids = ids
     unnamed = [i for i in resolution.group_ids if i not in resolution.read]
     fresh = _fresh_names(unnamed, resolution)
     missing = [i for i in unnamed if i not in fresh]
@@ -417,7 +420,8 @@ def _execute_many(stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     500-row VALUES clause was compiled afresh every time, which cost more than the writes.
     """
     if rows:
-        db.session.execute(stmt, rows)
+        # Core, not the ORM's bulk path: the ORM would process every parameter dict first.
+        db.session.connection().execute(stmt, rows)
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:

@@ -154,3 +154,20 @@ def naive_sign_in_installed() -> Iterator[None]:
         yield
     finally:
         routes.sign_in_external = original
+
+
+@contextmanager
+def paged_overage_installed() -> Iterator[None]:
+    """Make the portal read overage groups by paging transitiveMemberOf (IDs and names).
+
+    The straightforward overage sync, and the portal's own before getMemberGroups: the same
+    code and writes otherwise, so the ratio isolates the Graph strategy.
+    """
+    from portal.services import graph
+
+    original = graph.GraphCall.member_group_ids
+    graph.GraphCall.member_group_ids = lambda self: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        graph.GraphCall.member_group_ids = original  # type: ignore[method-assign]

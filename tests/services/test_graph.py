@@ -104,7 +104,8 @@ def test_lookup_sends_get_by_ids_in_batches_of_1000_and_marks_the_rest_as_no_gro
 
     lookup = call.lookup(ids)
 
-    assert [len(s["json"]["ids"]) for s in session.sent] == [1000, 1000, 500]
+    assert sorted(len(s["json"]["ids"]) for s in session.sent) == [500, 1000, 1000]  # in parallel
+    assert call.calls == 3
     assert all(s["json"]["types"] == ["group"] for s in session.sent)
     assert "$select=id,displayName" in session.sent[0]["url"]
     assert lookup.names == {g["id"]: g["displayName"] for g in known}
@@ -207,3 +208,38 @@ def test_each_request_timeout_is_capped_by_the_remaining_budget() -> None:
 
     connect, read = session.sent[0]["timeout"]
     assert connect <= 2.0 and read <= 2.0
+
+
+def test_member_group_ids_posts_security_enabled_only_false_and_lowercases() -> None:
+    ids = [str(uuid.uuid4()).upper() for _ in range(3)]
+    call, session = call_with(answer(body={"value": [*ids, ids[0]]}))
+
+    found = call.member_group_ids()
+
+    assert found == [i.lower() for i in ids]
+    assert session.sent[0]["method"] == "POST"
+    assert session.sent[0]["url"] == f"{BASE}/v1.0/me/getMemberGroups"
+    assert session.sent[0]["json"] == {"securityEnabledOnly": False}
+    assert call.calls == 1
+
+
+def test_member_group_ids_past_the_size_limit_returns_none_for_paging() -> None:
+    refused = answer(400, {"error": {"code": "Directory_ResultSizeLimitExceeded"}})
+    call, _ = call_with(refused)
+
+    assert call.member_group_ids() is None
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        answer(400, {"error": {"code": "Request_BadRequest"}}),
+        answer(403, {"error": {"code": "Authorization_RequestDenied"}}),
+        answer(body={"value": [{"id": "not a string id"}]}),
+    ],
+)
+def test_member_group_ids_other_failures_raise(response: requests.Response) -> None:
+    call, _ = call_with(response)
+
+    with pytest.raises(graph.GraphError):
+        call.member_group_ids()

@@ -279,7 +279,7 @@ def test_no_group_information_keeps_memberships_and_admin(
 
 
 @pytest.mark.parametrize("size", [250, 1000, 1500])
-def test_overage_sign_in_gets_every_group_name_in_at_most_three_calls(
+def test_overage_first_sign_in_asks_ids_once_then_names_in_batches_of_1000(
     app: Flask, client: FlaskClient, emu: Any, create_user: Callable[..., str], size: int
 ) -> None:
     oid = create_user("Many Groups")
@@ -292,8 +292,104 @@ def test_overage_sign_in_gets_every_group_name_in_at_most_three_calls(
     assert memberships(app, oid) == {**dict.fromkeys(names, "entra"), "All users": "builtin"}
     record = last_record(app, oid)
     assert (record.status, record.source) == ("ok", "graph")
-    assert record.graph_calls == graph_calls(emu) <= 3
+    assert emu.counters.get("graph.getMemberGroups") == 1
+    assert emu.counters.get("graph.getByIds") == -(-size // 1000)
+    assert record.graph_calls == graph_calls(emu) == 1 + -(-size // 1000)
     assert emu.counters.get("graph.getMemberObjects", 0) == 0  # never the _claim_sources URL
+
+
+def test_unchanged_overage_repeat_sign_in_makes_one_graph_call_and_no_membership_writes(
+    app: Flask, client: FlaskClient, emu: Any, create_user: Callable[..., str]
+) -> None:
+    oid = create_user("Many Groups")
+    for name in _names(1000):
+        emu.add_member(emu.add_group(None, name), oid)
+    signed_in(sign_in(client, emu, oid))
+    emu.reset_counters()
+
+    with count_statements(app) as statements:
+        signed_in(sign_in(client, emu, oid))
+
+    assert graph_calls(emu) == emu.counters.get("graph.getMemberGroups") == 1
+    assert writes_to(statements, SYNC_TABLES) == []
+    assert (last_record(app, oid).status, last_record(app, oid).graph_calls) == ("unchanged", 1)
+
+
+def test_overage_new_group_costs_one_get_by_ids_for_its_id_only(
+    app: Flask, client: FlaskClient, emu: Any, create_user: Callable[..., str]
+) -> None:
+    oid = create_user("Many Groups")
+    for name in _names(300):
+        emu.add_member(emu.add_group(None, name), oid)
+    signed_in(sign_in(client, emu, oid))
+    new = add_group(emu, oid, "Fresh Team " + uuid.uuid4().hex[:6])
+    emu.reset_counters()
+    sent: list[list[str]] = []
+    original = sync.graph.GraphCall._get_by_ids
+
+    def spy(self: Any, ids: list[str]) -> Any:
+        sent.append(ids)
+        return original(self, ids)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sync.graph.GraphCall, "_get_by_ids", spy)
+        signed_in(sign_in(client, emu, oid))
+
+    assert sent == [[new]]
+    assert graph_calls(emu) == 2
+    assert last_record(app, oid).added == [memberships_name(app, new)]
+
+
+def memberships_name(app: Flask, object_id: str) -> str:
+    """Return the cached name of an Entra group."""
+    with app.app_context():
+        query = sa.select(EntraGroup.display_name).where(EntraGroup.object_id == object_id)
+        return str(db.session.scalar(query))
+
+
+def test_overage_past_get_member_groups_limit_pages_transitive_member_of(
+    app: Flask, client: FlaskClient, emu: Any, create_user: Callable[..., str]
+) -> None:
+    oid = create_user("Too Many Groups")
+    names = _names(30)
+    for name in names:
+        emu.add_member(emu.add_group(None, name), oid)
+    emu.member_groups_limit, emu.group_claim_limit = 20, 2
+    try:
+        signed_in(sign_in(client, emu, oid))
+    finally:
+        emu.member_groups_limit, emu.group_claim_limit = 11000, 200
+
+    assert memberships(app, oid) == {**dict.fromkeys(names, "entra"), "All users": "builtin"}
+    assert emu.counters.get("graph.getMemberGroups") == 1
+    assert emu.counters.get("graph.transitiveMemberOf") == 1
+    assert emu.counters.get("graph.getByIds", 0) == 0  # the pages carried the names
+    assert last_record(app, oid).status == "ok"
+
+
+def test_overage_with_get_by_ids_refused_names_groups_from_transitive_member_of(
+    app: Flask, client: FlaskClient, emu: Any, create_user: Callable[..., str]
+) -> None:
+    oid = create_user("Many Groups")
+    names = _names(40)
+    for name in names:
+        emu.add_member(emu.add_group(None, name), oid)
+
+    def refused(self: Any, ids: list[str]) -> Any:
+        raise sync.graph.GraphError("Graph answered /directoryObjects/getByIds with 403", 403)
+
+    emu.group_claim_limit = 2
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sync.graph.GraphCall, "_get_by_ids", refused)
+            signed_in(sign_in(client, emu, oid))
+    finally:
+        emu.group_claim_limit = 200
+
+    assert memberships(app, oid) == {**dict.fromkeys(names, "entra"), "All users": "builtin"}
+    assert emu.counters.get("graph.getMemberGroups") == 1
+    assert emu.counters.get("graph.transitiveMemberOf") == 1
+    assert last_record(app, oid).status == "ok"
 
 
 # -- applying: manual memberships, modes, filter, admin ------------------------------------
