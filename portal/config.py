@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import re2
+
 # Sign-in and Graph hosts per national cloud
 # (Entra authentication-national-cloud.md, Graph deployments.md).
 CLOUDS: dict[str, tuple[str, str]] = {
@@ -86,14 +88,35 @@ def _base_url(env: Mapping[str, str], production: bool) -> str:
     return value
 
 
+MIN_SECRET_KEY = 32  # CONTRACT.md
+
+
+def group_filter(pattern: str) -> Any:
+    """Compile GROUP_SYNC_FILTER with RE2, which matches in linear time: no backtracking.
+
+    An operator's pattern runs on names that group owners choose; with Python's `re` a
+    pattern like `(a+)+$` and a crafted name would hold a worker for minutes.
+    """
+    options = re2.Options()
+    options.log_errors = False  # the error goes into ConfigError's one line, not to stderr
+    try:
+        return re2.compile(pattern, options=options)
+    except re2.error as exc:
+        detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ConfigError(
+            f"GROUP_SYNC_FILTER is not a regular expression RE2 accepts: {detail}"
+        ) from None
+
+
 def _secret_key(env: Mapping[str, str], production: bool) -> str:
     """Read SECRET_KEY: required in production, generated per run in development."""
     value = env.get("SECRET_KEY", "")
-    if value:
-        return value
-    if production:
+    if production and not value:
         raise ConfigError("SECRET_KEY is required in production")
-    return secrets.token_hex(32)
+    if production and len(value) < MIN_SECRET_KEY:
+        # A short key can be guessed offline from one session cookie, then sessions forged.
+        raise ConfigError(f"SECRET_KEY must be at least {MIN_SECRET_KEY} characters in production")
+    return value or secrets.token_hex(32)
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -158,10 +181,7 @@ def _groups(env: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError(f"GROUP_SYNC_MODE must be mirror or match, not {mode!r}")
     pattern = env.get("GROUP_SYNC_FILTER") or None
     if pattern:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"GROUP_SYNC_FILTER is not a regular expression: {exc}") from None
+        group_filter(pattern)
     admin_ids = [g.lower() for g in _csv(env.get("PORTAL_ADMIN_GROUP_IDS"))]
     if bad := [g for g in admin_ids if not GUID.match(g)]:
         raise ConfigError(f"PORTAL_ADMIN_GROUP_IDS must list group object IDs, not {bad[0]!r}")

@@ -99,7 +99,7 @@ def base_env(emulator: Any, database_url: str) -> dict[str, str]:
     """Return the environment variables of a portal pointed at the emulator."""
     return {
         "PORTAL_ENV": "production",
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": "test-secret-key-of-at-least-32-chars",
         "PORTAL_BASE_URL": "http://localhost",
         "DATABASE_URL": database_url,
         "ENTRA_TENANT_ID": emulator.tenant_id,

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from portal.config import ConfigError, load_config
+from portal.config import ConfigError, group_filter, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 PRODUCTION = {
     "PORTAL_ENV": "production",
-    "SECRET_KEY": "a-long-random-secret",
+    "SECRET_KEY": "a-long-random-secret-of-32-characters",
     "PORTAL_BASE_URL": "https://portal.example.com",
     "ENTRA_TENANT_ID": TENANT,
     "ENTRA_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
@@ -43,6 +43,9 @@ def test_a_complete_production_environment_loads(tmp_path: Path) -> None:
     ("changes", "named"),
     [
         ({"SECRET_KEY": None}, "SECRET_KEY"),
+        ({"SECRET_KEY": "x"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "x" * 31}, "SECRET_KEY"),
+        ({"GROUP_SYNC_FILTER": "(?=lookahead)"}, "GROUP_SYNC_FILTER"),
         ({"PORTAL_BASE_URL": None}, "PORTAL_BASE_URL"),
         ({"PORTAL_BASE_URL": "portal.example.com"}, "PORTAL_BASE_URL"),
         ({"ENTRA_TENANT_ID": None}, "ENTRA_TENANT_ID"),
@@ -106,6 +109,19 @@ def test_postgres_urls_get_the_psycopg_driver(tmp_path: Path) -> None:
     config = load(tmp_path, DATABASE_URL="postgres://portal@db.internal/portal")
 
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://portal@db.internal/portal"
+
+
+def test_a_secret_key_of_32_characters_is_accepted(tmp_path: Path) -> None:
+    assert load(tmp_path, SECRET_KEY="k" * 32)["SECRET_KEY"] == "k" * 32
+
+
+def test_group_sync_filter_matches_a_crafted_name_in_linear_time(tmp_path: Path) -> None:
+    # `(a+)+$` backtracks exponentially in Python's re on this name (minutes at 40 letters);
+    # RE2 answers at once. No timing asserted: without the safe engine this test never ends.
+    matcher = group_filter(load(tmp_path, GROUP_SYNC_FILTER="(a+)+$")["GROUP_SYNC_FILTER"])
+
+    assert matcher.search("a" * 5000 + "!") is None
+    assert matcher.search("Team aaa") is not None
 
 
 def test_development_runs_without_entra_or_secrets(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,19 +73,41 @@ def decode(token: str | None, order: Order) -> Cursor | None:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         segment, values = json.loads(raw)
         values = tuple(_value(v) for v in values)
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, KeyError, binascii.Error):
         return None
     if not isinstance(segment, int) or not 0 <= segment < len(order.segments):
         return None
-    if len(values) != len(order.segments[segment].columns):
+    columns = order.segments[segment].columns
+    if len(values) != len(columns) or not all(map(_fits, columns, values)):
         return None
     return Cursor(segment, values)
+
+
+def _fits(column: sa.ColumnElement[Any], value: Any) -> bool:
+    """Tell whether a forged cursor value suits its column, so the database never sees a
+    string where a date is sorted, or an integer past 64 bits."""
+    try:
+        expected = getattr(column.type, "impl", column.type).python_type  # TypeDecorators too
+    except NotImplementedError:
+        expected = object  # an expression of unknown type: any decoded scalar goes
+    if value is None or (isinstance(value, bool) and expected is not bool):
+        return False
+    if expected is int:
+        return isinstance(value, int) and -(2**63) <= value < 2**63
+    if expected is float:
+        return isinstance(value, int | float) and math.isfinite(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)  # what binding it does: year 9999 at -23:59 overflows
+        except OverflowError:
+            return False
+    return isinstance(value, expected)
 
 
 def _value(raw: Any) -> Any:
     """Decode one sort value: a string, a number, or a tagged datetime."""
     if isinstance(raw, dict):
-        return datetime.fromisoformat(raw["dt"])
+        return datetime.fromisoformat(str(raw["dt"]))
     if raw is None or isinstance(raw, str | int | float):
         return raw
     raise ValueError("unexpected cursor value")

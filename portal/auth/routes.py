@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import traceback
+from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -60,6 +62,17 @@ def commit_keeping_loaded() -> None:
         session.expire_on_commit = expire
 
 
+def unexpected(exc: BaseException) -> str:
+    """Describe an unexpected callback error by its type and where it was raised.
+
+    Its message is left out: a database error's message carries the statement's parameters,
+    which are claims from the token.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+    return f"unexpected {type(exc).__module__}.{type(exc).__name__} at {where}"
+
+
 @bp.get("/login")
 def login() -> Response:
     """Start the authorization-code flow and send the browser to Entra."""
@@ -92,6 +105,9 @@ def callback() -> Response | tuple[str, int]:
         # The contract allows no 5xx from the callback, a database outage included.
         discard_session()
         return fail(f"database unavailable: {type(exc).__name__}", UNAVAILABLE)
+    except Exception as exc:  # noqa: BLE001 - the contract allows no 5xx from the callback
+        discard_session()
+        return fail(unexpected(exc))
     start_session(user)
     return redirect(next_url)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -16,8 +18,11 @@ if TYPE_CHECKING:
 
 SKEW_SECONDS = 300  # the contract's maximum clock skew
 JWKS_TTL = 24 * 3600
-UNKNOWN_KID_BACKOFF = 60  # the same unknown kid refetches at most once a minute
-REQUIRED = ["iss", "aud", "exp", "nbf", "iat", "tid", "oid", "nonce"]
+# Unknown kids refetch the key set at most once a minute, whichever kid it is: a stream of
+# made-up kids must not turn every sign-in into a request to the sign-in host.
+REFETCH_INTERVAL = 60
+REQUIRED = ["iss", "aud", "exp", "nbf", "iat", "tid", "oid", "sub", "nonce"]
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class TokenError(Exception):
@@ -27,24 +32,33 @@ class TokenError(Exception):
 class JwksCache:
     """The sign-in host's signing keys by `kid`, refetched on an unknown key (rotation)."""
 
-    def __init__(self, session: requests.Session) -> None:
+    def __init__(self, session: requests.Session, clock: Any = time.monotonic) -> None:
         self._session = session
+        self._clock = clock
         self._lock = threading.Lock()
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
-        self._missing: dict[str, float] = {}
+        self._refetched_at = float("-inf")
         self.fetches = 0
 
-    def key(self, jwks_uri: str, kid: str) -> jwt.PyJWK:
-        """Return the key with this kid, refetching once when it is unknown or stale."""
+    def key(self, jwks_uri: str, kid: str | None) -> jwt.PyJWK:
+        """Return the key with this kid (or the only key, for a token naming none).
+
+        The set is fetched when stale; a kid it lacks (a rotation) refetches it, but at most
+        once per REFETCH_INTERVAL across all kids.
+        """
         with self._lock:
-            now = time.monotonic()
-            stale = now - self._fetched_at > JWKS_TTL
-            recently_missing = now - self._missing.get(kid, float("-inf")) < UNKNOWN_KID_BACKOFF
-            if stale or (kid not in self._keys and not recently_missing):
+            now = self._clock()
+            if now - self._fetched_at > JWKS_TTL:
                 self._fetch(jwks_uri)
+            elif not self._has(kid) and now - self._refetched_at >= REFETCH_INTERVAL:
+                self._refetched_at = now
+                self._fetch(jwks_uri)
+            if kid is None:
+                if len(self._keys) != 1:
+                    raise TokenError("the token names no signing key and the key set has several")
+                return next(iter(self._keys.values()))
             if kid not in self._keys:
-                self._missing[kid] = now
                 raise TokenError("the token is signed with a key the sign-in host does not list")
             return self._keys[kid]
 
@@ -54,14 +68,18 @@ class JwksCache:
             self._fetch(jwks_uri)
             return len(self._keys)
 
+    def _has(self, kid: str | None) -> bool:
+        """Tell whether the cached set can answer for this kid."""
+        return len(self._keys) == 1 if kid is None else kid in self._keys
+
     def _fetch(self, jwks_uri: str) -> None:
         """Replace the cached keys with the current JWKS, keeping only RSA signing keys."""
+        # Counted before the request: a failing sign-in host is not asked again at once either.
+        self._fetched_at = self._clock()
+        self.fetches += 1
         response = self._session.get(jwks_uri)
         response.raise_for_status()
         self._keys = signing_keys(response.json())
-        self._missing.clear()
-        self._fetched_at = time.monotonic()
-        self.fetches += 1
 
 
 def signing_keys(document: Any) -> dict[str, jwt.PyJWK]:
@@ -91,12 +109,12 @@ def _header(id_token: str) -> dict[str, Any]:
     """Read the JOSE header, accepting RS256 only (no `none`, no HMAC confusion)."""
     try:
         header = jwt.get_unverified_header(id_token)
-    except jwt.DecodeError:
+    except jwt.PyJWTError:  # DecodeError, and InvalidTokenError for e.g. `"kid": null`
         raise TokenError("the token is not a JWT") from None
     if header.get("alg") != "RS256":
-        raise TokenError(f"the token's algorithm {header.get('alg')!r} is not RS256")
-    if not isinstance(header.get("kid"), str):
-        raise TokenError("the token names no signing key")
+        raise TokenError("the token's algorithm is not RS256")
+    if "kid" in header and not isinstance(header["kid"], str):
+        raise TokenError("the token's key ID is not a string")
     return header
 
 
@@ -113,30 +131,69 @@ def _decode(id_token: str, key: jwt.PyJWK, audience: str) -> dict[str, Any]:
         )
     except jwt.PyJWTError as exc:
         raise TokenError(f"{type(exc).__name__}: {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        # A claim of an unexpected type that PyJWT does not catch itself (e.g. a huge `exp`).
+        raise TokenError(f"a time claim is malformed ({type(exc).__name__})") from None
+
+
+def _check_audience(claims: dict[str, Any], client_id: str) -> None:
+    """Refuse an `aud` list with an audience other than this app, and check `azp` for a list.
+
+    PyJWT accepts any list that contains the client ID; OpenID Connect Core 3.1.3.7 asks the
+    client to refuse audiences it does not trust, and to check `azp` when there are several.
+    """
+    audience = claims["aud"]
+    if isinstance(audience, str):
+        return
+    if not isinstance(audience, list) or any(item != client_id for item in audience):
+        raise TokenError("the token's audience names another application")
+    if claims.get("azp") != client_id:
+        raise TokenError("the token's authorized party is not this application")
 
 
 def _check_claims(claims: dict[str, Any], client: EntraClient, issuer: str, nonce: str) -> None:
     """Check tenant, issuer, issue time and nonce, which PyJWT cannot know."""
-    tenant_id = str(claims["tid"]).lower()
+    for name in ("tid", "oid", "sub", "iss"):
+        if not isinstance(claims[name], str) or not claims[name].strip():
+            raise TokenError(f"the token's {name} claim is not a non-empty string")
+    if not GUID.match(claims["oid"].lower()) or not GUID.match(claims["tid"].lower()):
+        raise TokenError("the token's object ID or tenant ID is not a GUID")
+    tenant_id = claims["tid"].lower()
     if tenant_id not in client.allowed_tenants:
         raise TokenError("the token's tenant is not allowed to sign in")
-    if claims["iss"] != expected_issuer(issuer, str(claims["tid"])):
+    if claims["iss"] != expected_issuer(issuer, claims["tid"]):
         raise TokenError("the token's issuer does not match the sign-in host")
     if not isinstance(claims["iat"], int | float) or claims["iat"] > time.time() + SKEW_SECONDS:
         raise TokenError("the token was issued in the future")
     # MSAL sends the SHA-256 of the flow's secret nonce; the token must echo exactly that.
     expected = hashlib.sha256(nonce.encode()).hexdigest()
-    if not nonce or not hmac.compare_digest(str(claims["nonce"]), expected):
+    if not nonce or not hmac.compare_digest(str(claims["nonce"]).encode(), expected.encode()):
         raise TokenError("the token's nonce does not match this sign-in")
-    if not str(claims["oid"]).strip():
-        raise TokenError("the token has no object ID")
+
+
+def check_metadata(metadata: dict[str, Any], authority: str) -> None:
+    """Refuse a discovery document whose issuer or key set is not the configured host and tenant.
+
+    The document comes over TLS from the configured host, but a proxy, a misrouted host or a
+    compromised path must not be able to name another issuer or another key set.
+    """
+    host, _, tenant = authority.rstrip("/").rpartition("/")
+    segment = "{tenantid}" if tenant.lower() in {"organizations", "common"} else tenant.lower()
+    if str(metadata["issuer"]).lower() != f"{host}/{segment}/v2.0".lower():
+        raise TokenError("the discovery document names an unexpected issuer")
+    jwks = urlsplit(metadata["jwks_uri"])
+    configured = urlsplit(host)
+    if (jwks.scheme, jwks.netloc.lower()) != (configured.scheme, configured.netloc.lower()):
+        raise TokenError("the discovery document's key set is not on the sign-in host")
 
 
 def verify_id_token(id_token: str, client: EntraClient, nonce: str) -> dict[str, Any]:
     """Return the claims of an ID token that passes every check, or raise TokenError."""
     header = _header(id_token)
     metadata = client.metadata()
-    key = client.jwks.key(metadata["jwks_uri"], header["kid"])
+    check_metadata(metadata, client.authority)
+    key = client.jwks.key(metadata["jwks_uri"], header.get("kid"))
     claims = _decode(id_token, key, client.client_id)
+    _check_audience(claims, client.client_id)
     _check_claims(claims, client, metadata["issuer"], nonce)
     return claims

@@ -23,6 +23,7 @@ import requests
 from flask import current_app
 
 from portal.http import http_session
+from portal.services.text import clean_text
 
 DEFAULT_TIMEOUT = (3.05, 10.0)  # connect, read; each also capped by what is left of the budget
 DEFAULT_BUDGET_SECONDS = 10.0  # CONTRACT.md: Graph calls of one sign-in share 10 s
@@ -37,6 +38,7 @@ GET_BY_IDS_DENIED_SECONDS = 3600.0
 GROUP_TYPE = "#microsoft.graph.group"
 # getMemberGroups answers at most 11,000 IDs; past that it refuses with this code.
 RESULT_SIZE_LIMIT = "Directory_ResultSizeLimitExceeded"
+NAME_LENGTH = 256  # entra_groups.display_name and groups.name
 
 
 class GraphError(Exception):
@@ -281,9 +283,9 @@ def _object_id(item: dict[str, Any]) -> str:
 
 
 def _display_name(item: dict[str, Any]) -> str | None:
-    """Return an item's display name; None when Graph withheld it (limited information)."""
-    name = item.get("displayName")
-    return name.strip() or None if isinstance(name, str) else None
+    """Return an item's display name, cleaned and clipped to the name column; None when Graph
+    withheld it (limited information) or it holds nothing printable."""
+    return clean_text(item.get("displayName"), NAME_LENGTH)
 
 
 def _retry_after(response: requests.Response) -> float | None:

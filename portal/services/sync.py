@@ -13,7 +13,7 @@ existing rows, deletes of gone rows do nothing) and the next sign-in settles any
 
 from __future__ import annotations
 
-import re
+import functools
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
+from portal.config import group_filter
 from portal.extensions import db
 from portal.log import audit_log
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
@@ -157,15 +158,15 @@ def _resolve(resolution: Resolution, claims: Mapping[str, Any], call: graph.Grap
     fresh = _fresh_names(unnamed, resolution)
     missing = [i for i in unnamed if i not in fresh]
     if missing:
-        lookup = call.lookup(missing)
-        resolution.read.update(lookup.names)
-        resolution.read.update(dict.fromkeys(lookup.not_groups))
+        # Only names are cached: an ID Graph leaves out or names not at all is asked again next
+        # time, never remembered as "no group" (an omission proves nothing).
+        resolution.read.update(call.lookup(missing).names)
     known = {**fresh, **resolution.read}
     resolution.names = {i: n for i in resolution.group_ids if (n := known.get(i))}
 
 
-def _fresh_names(ids: Sequence[str], resolution: Resolution) -> dict[str, str | None]:
-    """Return the cached answers younger than GROUP_NAME_TTL_SECONDS (None: no group)."""
+def _fresh_names(ids: Sequence[str], resolution: Resolution) -> dict[str, str]:
+    """Return the cached names younger than GROUP_NAME_TTL_SECONDS."""
     ttl = timedelta(seconds=current_app.config["GROUP_NAME_TTL_SECONDS"])
     cached = resolution.snapshot.cached
     rows = [(*cached[i], i) for i in ids if i in cached]
@@ -173,10 +174,10 @@ def _fresh_names(ids: Sequence[str], resolution: Resolution) -> dict[str, str | 
     columns = (EntraGroup.id, EntraGroup.display_name, EntraGroup.read_at, EntraGroup.object_id)
     for chunk in _chunks([i for i in ids if i not in cached]):
         rows.extend(db.session.execute(sa.select(*columns).where(EntraGroup.object_id.in_(chunk))))
-    fresh: dict[str, str | None] = {}
+    fresh: dict[str, str] = {}
     for row_id, name, read_at, object_id in rows:
         resolution.cache_ids[object_id] = row_id
-        if resolution.read_at - read_at < ttl:
+        if name and resolution.read_at - read_at < ttl:  # a row without a name is asked again
             fresh[object_id] = name
     return fresh
 
@@ -193,7 +194,7 @@ def apply(user: User, resolution: Resolution) -> SyncRecord:
     if resolution.known:
         _store_names(resolution)
         linked = _linked_groups(_synced(resolution), resolution.snapshot.linked)
-        _follow(user, current, linked, added, removed)
+        _follow(user, current, linked, _unnamed(resolution), added, removed)
     if user.is_external and resolution.group_ids is not None:
         _follow_admin(user, resolution.group_ids)
     return _record(user, resolution, added, removed)
@@ -249,12 +250,18 @@ def _store_names(resolution: Resolution) -> None:
 def _synced(resolution: Resolution) -> dict[int, str]:
     """Return the Entra groups that sync (entra_groups.id -> name), after GROUP_SYNC_FILTER."""
     pattern = current_app.config.get("GROUP_SYNC_FILTER")
-    matcher = re.compile(pattern) if pattern else None
+    matcher = _filter(pattern) if pattern else None
     return {
         resolution.cache_ids[object_id]: name
         for object_id, name in resolution.names.items()
         if matcher is None or matcher.search(name)
     }
+
+
+@functools.lru_cache(maxsize=8)
+def _filter(pattern: str) -> Any:
+    """Compile GROUP_SYNC_FILTER once per process (RE2: linear time on any name)."""
+    return group_filter(pattern)
 
 
 def _linked_groups(synced: dict[int, str], known: dict[int, Group]) -> dict[int, Group]:
@@ -326,10 +333,21 @@ def _link_by_name(unlinked: dict[int, str]) -> dict[int, Group]:
     return linked
 
 
+def _unnamed(resolution: Resolution) -> set[int]:
+    """Return the cache rows (entra_groups.id) of listed groups Graph gave no usable name.
+
+    Such a group is still the user's: without a name it cannot be filtered or linked, so its
+    memberships stay as they are rather than being counted as left.
+    """
+    ids = resolution.group_ids or []
+    return {row for i in ids if i not in resolution.names and (row := resolution.cache_ids.get(i))}
+
+
 def _follow(
     user: User,
     current: list[tuple[GroupMembership, Group]],
     linked: dict[int, Group],
+    unnamed: set[int],
     added: list[str],
     removed: list[str],
 ) -> None:
@@ -340,7 +358,11 @@ def _follow(
     if joining:
         _insert_memberships(user, joining, MEMBERSHIP_ENTRA)
         added.extend(wanted[gid] for gid in joining)
-    leaving = [(m, g) for m, g in current if m.source == MEMBERSHIP_ENTRA and g.id not in wanted]
+    leaving = [
+        (m, g)
+        for m, g in current
+        if m.source == MEMBERSHIP_ENTRA and g.id not in wanted and g.entra_group_id not in unnamed
+    ]
     if leaving:
         ids = [m.id for m, _ in leaving]
         for chunk in _chunks(ids):

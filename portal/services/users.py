@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import User
 from portal.models.base import utcnow
 from portal.models.user import EXTERNAL, LOCAL
+from portal.services.text import clean_text
 
 # A hash to compare against when the username is unknown, so timing does not reveal which exist.
 _DUMMY_HASH = generate_password_hash("not a password")
@@ -64,9 +65,11 @@ def _insert_external_once(tenant_id: str, object_id: str) -> None:
 
 def _refresh_profile(user: User, claims: Mapping[str, Any]) -> None:
     """Copy email, name and UPN from the token, touching only what changed."""
-    email = claims.get("email") or None
-    upn = claims.get("preferred_username") or None
-    name = claims.get("name") or upn or ""
+    # Claims are clipped to their columns and cleaned of control characters, so a long or odd
+    # value stores the same on SQLite and PostgreSQL instead of failing the sign-in.
+    email = clean_text(claims.get("email"), 320)
+    upn = clean_text(claims.get("preferred_username"), 320)
+    name = clean_text(claims.get("name"), 256) or (upn or "")[:256]
     for attr, value in (("email", email), ("display_name", name), ("upn", upn)):
         if getattr(user, attr) != value:
             setattr(user, attr, value)

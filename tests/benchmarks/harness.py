@@ -87,7 +87,7 @@ class Workspace:
         """Return the environment of a production portal pointed at the emulator."""
         return {
             "PORTAL_ENV": "production",
-            "SECRET_KEY": "benchmark-secret-key",
+            "SECRET_KEY": "benchmark-secret-key-of-32-characters",
             "PORTAL_BASE_URL": base_url,
             "DATABASE_URL": database_url,
             "ENTRA_TENANT_ID": self.tenant_id,
