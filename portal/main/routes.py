@@ -35,7 +35,11 @@ def login() -> str | Response | tuple[str, int]:
     show_local = current_app.config["PORTAL_LOCAL_LOGIN"] or request.args.get("local") == "1"
     form = LocalLoginForm()
     if request.method == "POST":
-        if login_limits.is_limited(form.username.data or "", request.remote_addr or "-"):
+        username, address = form.username.data or "", request.remote_addr or "-"
+        verdict = login_limits.check(username, address)
+        if not verdict.allowed:
+            login_limits.record_refusal(username, address, verdict.reason or "limited")
+            db.session.commit()
             flash(TOO_MANY_FAILURES, "error")
             page = render_template("main/login.html", form=form, next_url=next_url, show_local=True)
             return page, 429
@@ -53,12 +57,14 @@ def _local_sign_in(form: LocalLoginForm) -> User | None:
     user = form.validate_on_submit() and users.authenticate_local(
         username, form.password.data or ""
     )
+    address = request.remote_addr or "-"
     if user:
-        login_limits.clear_failures(username)
+        login_limits.clear_failures(username, address)
         db.session.commit()
         return user
     db.session.rollback()
-    login_limits.record_failure(username, request.remote_addr or "-")
+    reason = "wrong username or password, or disabled" if form.errors == {} else "invalid form"
+    login_limits.record_failure(username, address, reason)
     db.session.commit()
     return None
 

@@ -98,8 +98,11 @@ def create_local(username: str, password: str, *, is_admin: bool = False) -> Use
 
 def authenticate_local(username: str, password: str) -> User | None:
     """Return the active Local account these credentials open, or None."""
-    user = db.session.scalars(sa.select(User).where(User.username == username.strip())).first()
-    if user is None or user.password_hash is None:
+    # A name with control characters (NUL breaks PostgreSQL) names no account: no query.
+    name = username.strip()
+    clean = clean_text(name, 150) == name
+    user = clean and db.session.scalars(sa.select(User).where(User.username == name)).first()
+    if not user or user.password_hash is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
     if not check_password_hash(user.password_hash, password) or not user.is_active:
