@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+ARGS ?= --help
 
-.PHONY: demo test lint format bench run migrate check-migrations clean help
+.PHONY: demo cli test lint format bench run migrate check-migrations clean help
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -26,6 +27,11 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 
 demo: $(STAMP)  ## Run the portal beside the bundled Entra ID + Graph emulator with sample users.
 	$(BIN)/python -m portal.dev.demo $(DEMO_ARGS)
+
+cli: $(STAMP)  ## Run a CLI command on the demo's database: make cli ARGS="users list --json".
+	@set -a; if [ -f instance/emulator.env ]; then . ./instance/emulator.env; fi; set +a; \
+	  PORTAL_ENV=development DATABASE_URL="sqlite:///$(CURDIR)/instance/portal.db" \
+	  $(BIN)/flask --app app $(ARGS)
 
 test: $(DEV_STAMP) check-migrations  ## Run the whole test suite (PostgreSQL too when TEST_DATABASE_URL is set).
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -69,8 +69,9 @@ def account_lines(emu: Emulator, data: SampleData) -> list[str]:
     lines = ["# Sample accounts (pick one on the emulator's sign-in page):"]
     for oid in data.users.values():
         user = emu.user(oid)
-        count = len(emu.transitive_group_ids(oid))
-        lines.append(f"#   {user.display_name:<22} {user.upn}  ({count} groups)")
+        note = emu.account_notes.get(oid) or f"{len(emu.transitive_group_ids(oid))} groups"
+        lines.append(f"#   {user.display_name:<22} {user.upn}")
+        lines.append(f"#     {note}")
     return lines
 
 

@@ -37,6 +37,7 @@ class Emulator:
         self.retries = RetryTracker()
         self.ru_budget: RuBudget | None = None
         self.group_claim_limit = 200
+        self.account_notes: dict[str, str] = {}  # object id -> what the account shows (picker)
         self.member_groups_limit = 11000
         self.get_by_ids_limit = 1000
         self.code_lifetime = 600

@@ -299,6 +299,7 @@ def _picker(params: dict[str, str], authority: Authority, client: Client) -> str
         tenant_names=tenant_names,
         multi=authority.tenant is None,
         app_name=client.display_name,
+        notes=emu().account_notes,
     )
 
 

@@ -35,6 +35,14 @@ ROLES = {
     "User Administrator": "fe930be7-5e62-47db-91af-98c3a49a38b1",
 }
 OVERAGE_GROUPS = 250
+# What each sample account shows in the portal, for the picker and the demo's banner.
+NOTES = {
+    "adele": "nested groups (Platform Team in Engineering in All Staff) and a directory role",
+    "megan": "more groups than a token holds: the portal reads them from Graph (overage)",
+    "lee": "no groups and no email address",
+    "patti": "member of Portal Admins: a portal admin",
+    "alex": "a guest from another organisation (Fabrikam)",
+}
 
 
 @dataclass
@@ -152,4 +160,13 @@ def load(
     _users(emu, data, domain)
     _guest(emu, data, domain)
     _overage(emu, data)
+    _notes(emu, data)
     return data
+
+
+def _notes(emu: Emulator, data: SampleData) -> None:
+    # The portal adds everyone to its built-in "All users", so its count is one more than Entra's.
+    for key, oid in data.users.items():
+        count = len(emu.transitive_group_ids(oid)) + 1
+        plural = "group" if count == 1 else "groups"
+        emu.account_notes[oid] = f"{NOTES[key]}; {count} {plural} in the portal"
