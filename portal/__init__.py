@@ -66,8 +66,10 @@ def register_blueprints(app: Flask) -> None:
     """Mount the main, auth and admin blueprints."""
     from portal.admin import bp as admin_bp
     from portal.auth import bp as auth_bp
+    from portal.errors import DatabaseInteger
     from portal.main import bp as main_bp
 
+    app.url_map.converters["int"] = DatabaseInteger
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)

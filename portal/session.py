@@ -49,5 +49,6 @@ def start_session(user: User) -> None:
 def unauthorized() -> Response:
     """Send anonymous visitors to the sign-in page, remembering where they were going."""
     target = request.full_path.rstrip("?") if request.query_string else request.path
-    flash(login_manager.login_message, login_manager.login_message_category)
+    if target != "/":  # the home page is where everyone starts: no reproach on a first visit
+        flash(login_manager.login_message, login_manager.login_message_category)
     return redirect(f"{url_for('main.login')}?next={quote(target, safe='/')}")

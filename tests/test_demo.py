@@ -120,6 +120,12 @@ def test_demo_serves_the_portal_and_a_sample_user_signs_in(demo: Demo, tmp_path:
 
     assert home.url == f"{demo.url}/"
     assert "Adele Vance" in home.text and "AdeleV@contoso.com" in home.text
+    # The picker and the banner say how many groups the portal will show; so does the portal.
+    promised = re.search(r"(\d+) groups in the portal", accounts[adele]).group(1)
+    assert re.search(
+        r"Adele Vance.*\n.*" + promised + " groups in the portal", "".join(demo.output)
+    )
+    assert f'Your groups <span class="count">{promised}</span>' in home.text
     assert signs_in_locally(demo.url, "admin", "portal-demo-admin")
     assert demo.interrupt() == 0
     demo.wait_for(r"Demo stopped\.")

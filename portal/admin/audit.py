@@ -2,44 +2,104 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import render_template, request
 
 from portal.admin import pagination
 from portal.admin.routes import bp
-from portal.models import AuditEvent
+from portal.extensions import db
+from portal.models import AuditEvent, User
 from portal.services.audit import ACTIONS
 
 
-def _query(actor: str, action: str, text: str) -> sa.Select[Any]:
-    """Select audit events narrowed by actor, action and a piece of the target."""
-    query = sa.select(AuditEvent)
-    if actor:
-        query = query.where(AuditEvent.actor == actor)
-    if action:
-        query = query.where(AuditEvent.action == action)
-    if text:
-        query = query.where(AuditEvent.target.icontains(text, autoescape=True))
-    return query
+@dataclass(frozen=True)
+class AuditFilters:
+    """What the audit log is narrowed by, read from the query string."""
+
+    actor: str = ""
+    action: str = ""
+    q: str = ""
+    since: str = ""
+    until: str = ""
+    user: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> AuditFilters:
+        """Read the filters, dropping malformed dates and ids."""
+        return cls(
+            actor=args.get("actor", "").strip()[:320],
+            action=args.get("action", "").strip()[:64],
+            q=args.get("q", "").strip()[:200],
+            since=_date(args.get("since")),
+            until=_date(args.get("until")),
+            user=args.get("user", "") if args.get("user", "").isdigit() else "",
+        )
+
+    def args(self) -> dict[str, str]:
+        """Return the non-empty filters as query arguments."""
+        return {k: v for k, v in asdict(self).items() if v}
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        """Return the WHERE conditions: parts of actor and target, a date range, a user."""
+        found = []
+        if self.actor:
+            found.append(AuditEvent.actor.icontains(self.actor, autoescape=True))
+        if self.action:
+            found.append(AuditEvent.action == self.action)
+        if self.q:
+            found.append(AuditEvent.target.icontains(self.q, autoescape=True))
+        if self.since:
+            found.append(AuditEvent.created_at >= _midnight(self.since))
+        if self.until:
+            end = _midnight(self.until) + timedelta(days=1)
+            found.append(AuditEvent.created_at < end)
+        if self.user and len(self.user) < 18:
+            found.append(_about_user(int(self.user), None))
+        return found
+
+
+def _midnight(day: str) -> datetime:
+    """Return the start of a YYYY-MM-DD day in UTC."""
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
+
+
+def _date(raw: str | None) -> str:
+    """Return a YYYY-MM-DD date as given, or "" for anything else."""
+    try:
+        return date.fromisoformat(raw or "").isoformat()
+    except ValueError:
+        return ""
+
+
+def _about_user(user_id: int, object_id: str | None) -> sa.ColumnElement[bool]:
+    """Match events whose details name the user, or whose target is the user (sign-ins)."""
+    about = AuditEvent.details["user_id"].as_integer() == user_id
+    return sa.or_(about, AuditEvent.target == f"user:{object_id}") if object_id else about
+
+
+def about_user(user: User, limit: int = 10) -> list[AuditEvent]:
+    """Return the newest audit events about this user: admin actions and sign-ins."""
+    query = (
+        sa.select(AuditEvent)
+        .where(_about_user(user.id, user.object_id))
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
 
 
 @bp.get("/audit")
 def audit_list() -> str:
-    """List audit events, newest first, filterable by actor, action and target."""
-    filters = {
-        "actor": request.args.get("actor", "").strip()[:320],
-        "action": request.args.get("action", "").strip()[:64],
-        "q": request.args.get("q", "").strip()[:200],
-    }
+    """List audit events, newest first, filterable by actor, action, target, dates and user."""
+    filters = AuditFilters.from_args(request.args)
     page = pagination.paginate_request(
-        _query(filters["actor"], filters["action"], filters["q"]),
+        sa.select(AuditEvent).where(*filters.conditions()),
         pagination.simple_order(AuditEvent.id, descending=True),
     )
     return render_template(
-        "admin/audit/list.html",
-        page=page,
-        filters={k: v for k, v in filters.items() if v},
-        actions=ACTIONS,
+        "admin/audit/list.html", page=page, filters=filters.args(), actions=ACTIONS
     )

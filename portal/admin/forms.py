@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField
+from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 
@@ -26,6 +26,8 @@ class MembershipAddForm(FlaskForm):
     group = StringField(
         "Group name or Entra object ID", validators=[DataRequired(), Length(max=256)]
     )
+    # Set by the group picker (static/js/portal.js) to the chosen group's id: no name guessing.
+    group_id = HiddenField()
 
 
 class MemberAddForm(FlaskForm):

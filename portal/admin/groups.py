@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from portal.admin import pagination
@@ -14,9 +14,11 @@ from portal.admin.routes import actor, back, bp, done, refused
 from portal.admin.users import GUID, add_manual, remove_manual
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, User
+from portal.models.group import BUILTIN
 from portal.services import groups, operations
 
 SOURCES = ("entra", "local", "builtin")
+LOOKUP_LIMIT = 20
 
 
 def _member_count() -> sa.ScalarSelect[int]:
@@ -58,6 +60,26 @@ def groups_list() -> str:
     if descending:
         filters = {**filters, "dir": "desc"}
     return render_template("admin/groups/list.html", page=page, filters=filters, toggle=toggle)
+
+
+@bp.get("/groups/lookup")
+def groups_lookup() -> Response:
+    """Answer the group picker: up to 20 groups that people can be added to, as JSON."""
+    text = request.args.get("q", "").strip()[:200]
+    query = (
+        sa.select(Group.id, Group.name, Group.source, EntraGroup.object_id)
+        .outerjoin(EntraGroup, Group.entra_group_id == EntraGroup.id)
+        .where(Group.source != BUILTIN)
+        .order_by(sa.func.lower(Group.name), Group.id)
+        .limit(LOOKUP_LIMIT)
+    )
+    if text:
+        match = Group.name.icontains(text, autoescape=True)
+        query = query.where(
+            sa.or_(match, EntraGroup.object_id == text.lower()) if GUID.match(text) else match
+        )
+    found = [dict(row._mapping) for row in db.session.execute(query)]
+    return jsonify(groups=found)
 
 
 @bp.route("/groups/new", methods=["GET", "POST"])

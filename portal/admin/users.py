@@ -10,22 +10,24 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, abort, render_template, request, stream_with_context
+from flask import Response, render_template, request, stream_with_context
 from sqlalchemy import orm as so
 
+from portal.admin import audit as audit_views
 from portal.admin import pagination
 from portal.admin.forms import MembershipAddForm
 from portal.admin.routes import actor, back, bp, done, refused
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
 from portal.models.sync import FAILED
-from portal.services import audit, groups, operations, users
+from portal.services import audit, groups, operations, user_groups, users
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SORTS = ("name", "email", "last_login", "created")
 # The direction a column header sorts in first: names A to Z, times newest first.
 FIRST_DIRECTION = {"name": "asc", "email": "asc", "last_login": "desc", "created": "desc"}
 RECENT_SYNCS = 10
+USER_PAGE_GROUPS = 25
 CSV_COLUMNS = (
     "display_name",
     "email",
@@ -222,28 +224,21 @@ def _csv_cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _user_with_groups(user_id: int) -> User:
-    """Load a user with their memberships and groups in one statement, or 404."""
-    query = (
-        sa.select(User)
-        .where(User.id == user_id)
-        .options(
-            so.joinedload(User.memberships)
-            .joinedload(GroupMembership.group)
-            .joinedload(Group.entra_group)
-        )
+def _groups_page(user: User) -> user_groups.GroupsPage:
+    """Return the page of the user's groups the query string asks for (25 a page by default)."""
+    args = request.args
+    return user_groups.groups_page(
+        user.id,
+        args.get("q", ""),
+        user_groups.read_page(args.get("page")),
+        user_groups.read_size(args.get("size"), default=USER_PAGE_GROUPS),
     )
-    user = db.session.scalars(query).unique().one_or_none()
-    if user is None:
-        abort(404)
-    return user
 
 
 @bp.get("/users/<int:user_id>")
 def user_detail(user_id: int) -> str:
     """Show a user's profile, groups, recent syncs and the actions an admin can take."""
-    user = _user_with_groups(user_id)
-    memberships = sorted(user.memberships, key=lambda m: (m.group.name.lower(), m.group.id))
+    user = db.get_or_404(User, user_id)
     records = db.session.scalars(
         sa.select(SyncRecord)
         .where(SyncRecord.user_id == user.id)
@@ -253,7 +248,8 @@ def user_detail(user_id: int) -> str:
     return render_template(
         "admin/users/detail.html",
         user=user,
-        memberships=memberships,
+        groups=_groups_page(user),
+        events=audit_views.about_user(user),
         records=records,
         form=MembershipAddForm(),
     )
@@ -289,16 +285,25 @@ def user_membership_add(user_id: int) -> Response:
         refused("Name a group to add the user to.")
         return back("admin.user_detail", user_id=user.id)
     try:
-        add_manual(groups.find_group(form.group.data or ""), user)
+        add_manual(_picked_group(form), user)
     except groups.GroupError as exc:
         refused(f"Nothing changed: {exc}.")
     return back("admin.user_detail", user_id=user.id)
 
 
+def _picked_group(form: MembershipAddForm) -> Group:
+    """Return the group the picker chose by id, or the one the typed name or object ID names."""
+    picked = form.group_id.data or ""
+    if picked.isdigit() and len(picked) < 18 and (group := db.session.get(Group, int(picked))):
+        if group.name == (form.group.data or "").strip():
+            return group
+    return groups.find_group(form.group.data or "")
+
+
 def add_manual(group: Group, user: User) -> None:
     """Add a manual membership and confirm it, or say why it is not needed."""
     if not operations.add_membership(actor(), group, user):
-        raise groups.GroupError(f"{user.label} is already a manual member of {group.name!r}")
+        raise groups.GroupError(f"{user.label} is already a member of {group.name!r} by hand")
     done(f"{user.label} is now a manual member of {group.name}.")
 
 

@@ -90,6 +90,8 @@ def callback() -> Response | tuple[str, int]:
     """Redeem the code, verify the ID token, sync groups and sign the user in."""
     flow = session.pop("auth_flow", None) or {}
     next_url = safe_next(session.pop("auth_next", None))
+    if not flow and current_user.is_authenticated:
+        return redirect(url_for("main.index"))  # a reload of a used callback URL: nothing to do
     try:
         result = entra.client().redeem(flow, request.args.to_dict())
         user = sign_in_external(result.claims, result.access_token)
@@ -118,6 +120,7 @@ def logout() -> Response:
     was_external = current_user.is_authenticated and current_user.is_external
     logout_user()
     session.clear()
+    flash("You are signed out.", "success")
     login_page = current_app.config["PORTAL_BASE_URL"] + url_for("main.login")
     if was_external and current_app.extensions.get("portal.entra"):
         return redirect(entra.client().logout_url(login_page))

@@ -11,7 +11,7 @@ from portal.auth.redirects import safe_next
 from portal.extensions import db
 from portal.main.forms import LocalLoginForm
 from portal.models import User
-from portal.services import groups, login_limits, users
+from portal.services import login_limits, user_groups, users
 from portal.session import start_session
 
 bp = Blueprint("main", __name__)
@@ -22,10 +22,15 @@ TOO_MANY_FAILURES = "Too many failed sign-ins. Please wait a few minutes and try
 @bp.get("/")
 @login_required
 def index() -> str:
-    """Show the signed-in user's name, email and groups."""
-    return render_template(
-        "main/index.html", user=current_user, group_names=groups.user_group_names(current_user)
+    """Show the signed-in user's name, email and groups, a searchable page at a time."""
+    args = request.args
+    page = user_groups.groups_page(
+        current_user.id,
+        args.get("q", ""),
+        user_groups.read_page(args.get("page")),
+        user_groups.read_size(args.get("size")),
     )
+    return render_template("main/index.html", user=current_user, groups=page)
 
 
 @bp.route("/login", methods=["GET", "POST"])

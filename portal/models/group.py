@@ -18,6 +18,8 @@ LOCAL = "local"
 BUILTIN = "builtin"
 ALL_USERS = "All users"
 
+LOCAL_UNLINKED = sa.text("source = 'local' AND entra_group_id IS NULL")
+
 # GroupMembership.source: who put the user in the group.
 MEMBERSHIP_ENTRA = "entra"
 MEMBERSHIP_MANUAL = "manual"
@@ -54,6 +56,15 @@ class Group(Base):
             unique=True,
             sqlite_where=sa.text("source = 'builtin'"),
             postgresql_where=sa.text("source = 'builtin'"),
+        ),
+        # Local group names are the portal's own: one group per name, whatever the letter case.
+        # Linked groups are left out, since their names follow Entra.
+        sa.Index(
+            "uq_groups_local_name",
+            sa.func.lower(sa.literal_column("name")),
+            unique=True,
+            sqlite_where=LOCAL_UNLINKED,
+            postgresql_where=LOCAL_UNLINKED,
         ),
     )
 

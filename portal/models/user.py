@@ -54,6 +54,11 @@ class User(UserMixin, Base):
         return self.user_type == EXTERNAL
 
     @property
+    def is_guest(self) -> bool:
+        """Tell whether Entra invited the user from another organisation (a `#EXT#` UPN)."""
+        return "#EXT#" in (self.upn or "").upper()
+
+    @property
     def label(self) -> str:
         """Return the best human-readable name for the user."""
         return self.display_name or self.username or self.upn or self.email or f"user {self.id}"

@@ -60,17 +60,37 @@ def find_group(name_or_object_id: str) -> Group:
     return groups[0]
 
 
-def create_local(name: str, description: str = "") -> Group:
-    """Create a local group; names must be unique among local and built-in groups."""
+def _free_name(name: str, keep: Group | None = None) -> str:
+    """Return the trimmed name if no other group has it in any letter case; refuse it otherwise."""
     name = name.strip()
     if not name:
         raise GroupError("a group name is required")
-    clash = sa.select(Group.id).where(Group.name == name, Group.source != "entra")
-    if db.session.scalar(clash) is not None:
-        raise GroupError(f"a group named {name!r} already exists")
+    if name.lower() == ALL_USERS.lower():
+        raise GroupError(f"{ALL_USERS!r} is the portal's built-in group: pick another name")
+    clash = sa.select(Group.name).where(sa.func.lower(Group.name) == name.lower())
+    if keep is not None:
+        clash = clash.where(Group.id != keep.id)
+    taken = db.session.scalars(clash.limit(1)).first()
+    if taken is not None:
+        raise GroupError(f"a group named {taken!r} already exists; names are unique in any case")
+    return name
+
+
+def _flush_named(name: str) -> None:
+    """Flush a created or renamed group; the database's unique index settles a race."""
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        # Another admin created the same name a moment ago; the caller rolls back.
+        raise GroupError(f"a group named {name!r} already exists: it was just created") from None
+
+
+def create_local(name: str, description: str = "") -> Group:
+    """Create a local group; its name must differ from every group's, in any letter case."""
+    name = _free_name(name)
     group = Group(name=name, source=LOCAL, description=description)
     db.session.add(group)
-    db.session.flush()
+    _flush_named(name)
     return group
 
 
@@ -78,11 +98,8 @@ def rename(group: Group, name: str) -> None:
     """Rename a local group; Entra-linked and built-in names are not the portal's to change."""
     if group.source != LOCAL or group.entra_group_id is not None:
         raise GroupError("only unlinked local groups can be renamed: Entra owns the others' names")
-    name = name.strip()
-    if not name:
-        raise GroupError("a group name is required")
-    group.name = name
-    db.session.flush()
+    group.name = _free_name(name, keep=group)
+    _flush_named(group.name)
 
 
 def delete(group: Group) -> None:
@@ -107,11 +124,27 @@ def add_manual_member(group: Group, user: User) -> bool:
     if existing is not None and existing.source != MEMBERSHIP_ENTRA:
         return False
     if existing is None:
-        db.session.add(GroupMembership(group=group, user=user, source=MEMBERSHIP_MANUAL))
-    else:
-        existing.source = MEMBERSHIP_MANUAL
+        return _insert_manual(group, user)
+    existing.source = MEMBERSHIP_MANUAL
     db.session.flush()
     return True
+
+
+def _insert_manual(group: Group, user: User) -> bool:
+    """Insert a manual membership unless one appeared meanwhile; return whether this one did.
+
+    Two admins adding the same person at once both saw no membership: the unique
+    (group_id, user_id) constraint lets one insert win, and the other learns it lost
+    instead of failing on the constraint.
+    """
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(GroupMembership).values(
+        group_id=group.id, user_id=user.id, source=MEMBERSHIP_MANUAL, created_at=utcnow()
+    )
+    statement = statement.on_conflict_do_nothing(index_elements=["group_id", "user_id"])
+    # RETURNING, not rowcount: psycopg reports -1 rows for a skipped insert.
+    return db.session.execute(statement.returning(GroupMembership.id)).first() is not None
 
 
 def remove_member(group: Group, user: User) -> bool:

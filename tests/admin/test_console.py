@@ -1,0 +1,320 @@
+"""The admin console at scale: paged memberships, the group picker, unique names, helpful errors."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from portal.extensions import db
+from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
+from portal.services import audit
+from portal.services import groups as group_service
+from tests.admin.conftest import Admin, add_external, local_sign_in, make_local, post
+
+SHOWING = re.compile(r"Showing (\d+)–(\d+) of (\d+)")
+
+
+def add_groups(app: Flask, user_id: int, count: int, prefix: str = "Team") -> None:
+    """Put the user in `count` local groups named `<prefix> 0000` and on."""
+    with app.app_context():
+        rows = [Group(name=f"{prefix} {n:04d}", source="local") for n in range(count)]
+        db.session.add_all(rows)
+        db.session.flush()
+        db.session.add_all(
+            GroupMembership(group_id=g.id, user_id=user_id, source="manual") for g in rows
+        )
+        db.session.commit()
+
+
+def group_id(app: Flask, name: str) -> int:
+    """Return the id of the group with this name."""
+    with app.app_context():
+        return db.session.scalars(sa.select(Group.id).where(Group.name == name)).one()
+
+
+def test_user_page_shows_a_page_of_groups_with_counts_and_search(app: Flask, admin: Admin) -> None:
+    (user_id,) = add_external(app, 1)
+    add_groups(app, user_id, 254)
+
+    first = admin.client.get(f"/admin/users/{user_id}").text
+    second = admin.client.get(f"/admin/users/{user_id}?page=2&size=100").text
+    found = admin.client.get(f"/admin/users/{user_id}?q=0253").text
+
+    assert SHOWING.search(first).groups() == ("1", "25", "254")
+    assert first.count('href="/admin/groups/') == 25
+    assert first.index("Add to a group") < first.index("Team 0000")
+    assert SHOWING.search(second).groups() == ("101", "200", "254")
+    assert f'href="/admin/users/{user_id}?page=3&amp;size=100"' in second  # size is kept
+    assert "Team 0253" in found and "Team 0252" not in found
+    assert SHOWING.search(found).groups() == ("1", "1", "1")
+
+
+def test_home_page_pages_and_searches_the_users_own_groups(app: Flask) -> None:
+    user_id = make_local(app, "member", is_admin=False)
+    add_groups(app, user_id, 120)
+    client = app.test_client()
+    local_sign_in(client, "member")
+
+    home = client.get("/").text
+    searched = client.get("/?q=011").text
+
+    assert SHOWING.search(home).groups() == ("1", "50", "120")
+    assert home.count("<li title=") == 50
+    assert 'href="/?size=50&amp;page=2"' in home or 'href="/?page=2&amp;size=50"' in home
+    assert "Team 0119" in client.get("/?page=3").text
+    assert SHOWING.search(searched).groups() == ("1", "11", "11")  # 0011 and 0110-0119
+
+
+def test_group_picker_answers_json_for_admins_only(app: Flask, admin: Admin) -> None:
+    add_groups(app, admin.id, 3, prefix="Finance")
+    make_local(app, "member", is_admin=False)
+    member = app.test_client()
+    local_sign_in(member, "member")
+
+    found = admin.client.get("/admin/groups/lookup?q=fin").get_json()
+    builtin = admin.client.get("/admin/groups/lookup?q=all users").get_json()
+
+    assert [g["name"] for g in found["groups"]] == ["Finance 0000", "Finance 0001", "Finance 0002"]
+    assert set(found["groups"][0]) == {"id", "name", "source", "object_id"}
+    assert builtin == {"groups": []}  # nobody is added to the built-in group by hand
+    assert member.get("/admin/groups/lookup?q=fin").status_code == 403
+
+
+def test_picked_group_id_chooses_between_groups_that_share_a_name(app: Flask, admin: Admin) -> None:
+    (user_id,) = add_external(app, 1)
+    with app.app_context():
+        for n in (1, 2):
+            link = EntraGroup(object_id=f"00000000-0000-0000-0000-00000000000{n}", tenant_id="t")
+            db.session.add(Group(name="Sales", source="entra", entra_group=link))
+        db.session.commit()
+        second = db.session.scalars(sa.select(Group.id).order_by(Group.id.desc())).first()
+
+    typed = post(admin.client, f"/admin/users/{user_id}/memberships", {"group": "Sales"})
+    assert "several groups are named" in admin.client.get(typed.headers["Location"]).text
+    picked = post(
+        admin.client,
+        f"/admin/users/{user_id}/memberships",
+        {"group": "Sales", "group_id": str(second)},
+        follow_redirects=True,
+    )
+
+    assert "is now a manual member of Sales" in picked.text
+    with app.app_context():
+        joined = db.session.scalars(
+            sa.select(GroupMembership.group_id).where(GroupMembership.user_id == user_id)
+        ).all()
+        assert joined == [second]
+
+
+def test_two_admins_adding_the_same_membership_one_sees_already_a_member(
+    app: Flask, admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (user_id,) = add_external(app, 1)
+    add_groups(app, user_id, 1, prefix="Ops")  # the other admin's insert, committed first
+    # This admin's check ran before that commit: it saw no membership.
+    monkeypatch.setattr(group_service, "membership", lambda group, user: None)
+
+    response = post(
+        admin.client,
+        f"/admin/users/{user_id}/memberships",
+        {"group": "Ops 0000"},
+        follow_redirects=True,
+    )
+
+    assert response.status_code == 200
+    assert "already a member of" in response.text
+
+
+def test_local_group_names_are_unique_whatever_the_letter_case(app: Flask, admin: Admin) -> None:
+    with app.app_context():
+        link = EntraGroup(object_id="00000000-0000-0000-0000-0000000000f1", tenant_id="t")
+        db.session.add(Group(name="Finance", source="entra", entra_group=link))
+        db.session.add(Group(name="Helpers", source="local"))
+        db.session.commit()
+    helpers = group_id(app, "Helpers")
+
+    beside_entra = post(admin.client, "/admin/groups/new", {"name": "finance"})
+    same_case = post(admin.client, "/admin/groups/new", {"name": "HELPERS"})
+    to_builtin = post(
+        admin.client,
+        f"/admin/groups/{helpers}/rename",
+        {"name": "all users"},
+        follow_redirects=True,
+    )
+
+    assert "already exists" in beside_entra.text
+    assert "already exists" in same_case.text
+    to_other = post(
+        admin.client, f"/admin/groups/{helpers}/rename", {"name": "FINANCE"}, follow_redirects=True
+    )
+    assert "was not renamed" in to_builtin.text and "built-in group" in to_builtin.text
+    assert "was not renamed" in to_other.text and "already exists" in to_other.text
+    with app.app_context():
+        assert db.session.get(Group, helpers).name == "Helpers"
+        assert db.session.scalar(sa.select(sa.func.count(Group.id))) == 2
+
+
+def test_the_database_refuses_a_second_local_group_of_one_name_in_any_case(app: Flask) -> None:
+    with app.app_context():
+        db.session.add(Group(name="Volunteers", source="local"))
+        db.session.commit()
+        db.session.add(Group(name="VOLUNTEERS", source="local"))
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.commit()
+        db.session.rollback()
+        db.session.add(Group(name="VOLUNTEERS", source="entra"))  # Entra names may repeat
+        db.session.commit()
+
+
+def test_concurrent_creates_of_one_name_make_one_group(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with app.app_context():
+        group_service.create_local("Night shift")
+        db.session.commit()
+        # The second request checked the name before the first committed: the index decides.
+        monkeypatch.setattr(group_service, "_free_name", lambda name, keep=None: name)
+        with pytest.raises(group_service.GroupError, match="already exists"):
+            group_service.create_local("night SHIFT")
+        db.session.rollback()
+        names = db.session.scalars(sa.select(Group.name).where(Group.source == "local")).all()
+        assert names == ["Night shift"]
+
+
+def test_entra_linked_group_delete_warns_that_it_comes_back(app: Flask, admin: Admin) -> None:
+    with app.app_context():
+        link = EntraGroup(object_id="00000000-0000-0000-0000-0000000000e1", tenant_id="t")
+        db.session.add(Group(name="Engineering", source="entra", entra_group=link))
+        db.session.commit()
+
+    page = admin.client.get(f"/admin/groups/{group_id(app, 'Engineering')}").text
+
+    assert "comes back at the next sign-in" in page
+
+
+def test_sync_records_show_changed_with_counts_not_walls_of_names(app: Flask, admin: Admin) -> None:
+    (user_id,) = add_external(app, 1)
+    with app.app_context():
+        added = [f"Project {n:03d}" for n in range(254)]
+        db.session.add(SyncRecord(user_id=user_id, status="ok", added=added, removed=[]))
+        db.session.commit()
+
+    for url in (f"/admin/users/{user_id}", "/admin/sync"):
+        page = admin.client.get(url).text
+        assert '<span class="badge badge-ok">changed</span>' in page
+        assert '<span class="plus" title="groups joined">+254</span>' in page
+        assert '<span class="minus" title="groups left">−0</span>' in page
+        assert "<details" in page  # the names open on demand
+
+
+def test_audit_log_matches_parts_of_actor_and_target_and_a_date_range(
+    app: Flask, admin: Admin
+) -> None:
+    (user_id,) = add_external(app, 1)
+    with app.app_context():
+        audit.record("alice.admin@contoso.example", "user.disable", "Pat <pat@x>", user_id=user_id)
+        audit.record("bob@contoso.example", "group.create", "Volunteers")
+        old = audit.record("alice.admin@contoso.example", "group.create", "Old group")
+        old.created_at = datetime.now(UTC) - timedelta(days=40)
+        db.session.commit()
+    today = datetime.now(UTC).date()
+
+    by_actor = admin.client.get("/admin/audit?actor=ALICE").text
+    by_target = admin.client.get("/admin/audit?q=volun").text
+    recent = admin.client.get(f"/admin/audit?since={today - timedelta(days=1)}").text
+    older = admin.client.get(f"/admin/audit?until={today - timedelta(days=30)}").text
+
+    assert "Pat &lt;pat@x&gt;" in by_actor and "Volunteers" not in by_actor
+    assert "Old group" in by_actor
+    assert "Volunteers" in by_target and "Pat &lt;" not in by_target
+    assert "Volunteers" in recent and "Old group" not in recent
+    assert "Old group" in older and "Volunteers" not in older
+    assert f'href="/admin/users/{user_id}"' in by_actor  # the target links to the user
+
+
+def test_user_page_lists_admin_actions_on_that_user(app: Flask, admin: Admin) -> None:
+    other, user_id = add_external(app, 2)
+    post(admin.client, f"/admin/users/{user_id}/disable")
+    post(admin.client, f"/admin/users/{other}/disable")
+
+    page = admin.client.get(f"/admin/users/{user_id}").text
+    only_theirs = admin.client.get(f"/admin/audit?user={user_id}").text
+
+    assert "Admin actions on this user" in page
+    assert page.count("badge-action") == 1 and "user.disable" in page
+    assert only_theirs.count('data-label="Action"') == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "heading", "back"),
+    [
+        ("/admin/users/99999999999999999999999", "User not found", "/admin/users"),
+        ("/admin/users/987654", "User not found", "/admin/users"),
+        ("/admin/groups/99999999999999999999999", "Group not found", "/admin/groups"),
+    ],
+)
+def test_unknown_and_huge_ids_are_a_404_with_a_way_back(
+    admin: Admin, url: str, heading: str, back: str
+) -> None:
+    response = admin.client.get(url)
+
+    assert response.status_code == 404
+    assert heading in response.text
+    assert f'href="{back}"' in response.text
+
+
+def test_403_page_says_where_admin_comes_from_and_names_the_admin_groups(
+    make_app: Any,
+) -> None:
+    object_id = "00000000-0000-0000-0000-0000000000ad"
+    app = make_app(PORTAL_ADMIN_GROUP_IDS=object_id)
+    with app.app_context():
+        db.session.add(EntraGroup(object_id=object_id, tenant_id="t", display_name="Portal Admins"))
+        db.session.commit()
+    make_local(app, "member", is_admin=False)
+    client = app.test_client()
+    local_sign_in(client, "member")
+
+    response = client.get("/admin/users")
+
+    assert response.status_code == 403
+    assert "admin groups" in response.text and "Portal Admins" in response.text
+    assert "sign in again" in response.text
+
+
+def test_form_posted_after_the_session_ended_asks_to_sign_in_again(
+    app: Flask, admin: Admin
+) -> None:
+    (user_id,) = add_external(app, 1)
+    stale = admin.client.get(f"/admin/users/{user_id}").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', stale).group(1)
+    admin.client.delete_cookie("portal_session")
+
+    response = admin.client.post(
+        f"/admin/users/{user_id}/disable",
+        data={"csrf_token": token},
+        headers={"Referer": f"http://localhost/admin/users/{user_id}"},
+    )
+
+    assert response.status_code == 400
+    assert "Sign in again" in response.text and "Reload" not in response.text
+    assert f'href="/login?next=/admin/users/{user_id}"' in response.text
+    with app.app_context():
+        assert db.session.get(User, user_id).is_active
+
+
+def test_500_page_shows_the_request_id_of_the_log_line(app: Flask) -> None:
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("boom")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = app.test_client().get("/boom", headers={"X-Request-ID": "req-abc123"})
+
+    assert response.status_code == 500
+    assert "req-abc123" in response.text
