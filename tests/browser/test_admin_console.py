@@ -96,7 +96,12 @@ def test_local_admin_walks_the_console_disables_a_user_and_adds_a_membership(
     person = page.locator("h1").inner_text()
     page.get_by_role("button", name="Disable user").click()
     expect(page.get_by_text(f"{person} is disabled.")).to_be_visible()
-    page.get_by_label("Add to a group by hand").fill("Field volunteers")
+    # The picker offers matching groups as one types, and remembers the chosen group's id.
+    picker = page.get_by_label("Add to a group")
+    picker.fill("field vol")
+    expect(page.locator('#group-options option[value="Field volunteers"]')).to_be_attached()
+    picker.fill("Field volunteers")
+    expect(page.locator("input[name=group_id]")).to_have_value(re.compile(r"^\d+$"))
     page.get_by_role("button", name="Add", exact=True).click()
     expect(
         page.get_by_text(f"{person} is now a manual member of Field volunteers.")
@@ -129,6 +134,8 @@ def test_local_admin_walks_the_console_disables_a_user_and_adds_a_membership(
     shot(page, "config")
 
     page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.get_by_role("navigation", name="Main")).to_be_hidden()  # folded into a menu
+    page.get_by_role("button", name="Menu").click()
     nav(page, "Users")
     expect(page.locator("td[data-label='Name']").first).to_be_visible()
     shot(page, "users-phone", full_page=False)
