@@ -17,7 +17,7 @@ fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 # SQLite cannot reflect the expression index on lower(name) (uq_groups_local_name), so the
-# comparison skips it with a warning; it is created by migration 0004 and tested by behaviour.
+# comparison skips it with a warning; it is created by migration 0005 and tested by behaviour.
 warnings.filterwarnings(
     "ignore", message="Skipped unsupported reflection of expression-based index uq_groups_"
 )

@@ -246,7 +246,7 @@ def test_user_page_lists_admin_actions_on_that_user(app: Flask, admin: Admin) ->
     only_theirs = admin.client.get(f"/admin/audit?user={user_id}").text
 
     assert "Admin actions on this user" in page
-    assert page.count("badge-action") == 1 and "user.disable" in page
+    assert page.count("badge-action") == 1 and "user.disabled" in page
     assert only_theirs.count('data-label="Action"') == 1
 
 

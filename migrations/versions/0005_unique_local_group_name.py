@@ -1,7 +1,7 @@
 """unique local group name, whatever the letter case
 
-Revision ID: 0004localname
-Revises: 0003builtin
+Revision ID: 0005localname
+Revises: 0004auditnames
 Create Date: 2026-12-06 03:00:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0004localname"
-down_revision = "0003builtin"
+revision = "0005localname"
+down_revision = "0004auditnames"
 branch_labels = None
 depends_on = None
 
