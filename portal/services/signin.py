@@ -20,6 +20,12 @@ def sign_in_external(claims: dict[str, Any], access_token: str | None) -> User:
         raise UserDisabled
     # Graph first, writes after: no row lock or SQLite write lock is held while Graph answers.
     resolution = sync.resolve_groups(claims, access_token, snapshot)
-    user = users.upsert_external(claims, snapshot.user)
+    # Then this user's writes are serialised: a sign-in that committed since `load` is waited
+    # for and its memberships read again, so the last token wins whole, never a mix of two.
+    user = snapshot.user
+    if user is None:
+        user = users.upsert_external(claims)
+    elif not users.stamp_sign_in(user, claims):
+        snapshot.memberships = None  # `apply` reads them again, under the lock
     sync.apply(user, resolution)
     return user

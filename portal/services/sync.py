@@ -6,9 +6,10 @@ is held while Graph answers; `apply` then writes everything and only flushes: th
 view commits once. Writes are O(changed): an unchanged sign-in writes no membership rows, and
 with fresh names it runs three statements in all (this query, UPDATE users, INSERT sync_records).
 
-The memberships are read before the user's row is locked, so two sign-ins of the same person
-at the same instant may both report the same change; the rows stay right (inserts skip
-existing rows, deletes of gone rows do nothing) and the next sign-in settles any difference.
+The memberships are read before the user's row is locked (no lock while Graph answers); the
+sign-in then updates the user's row only if nobody signed them in since (`users.stamp_sign_in`),
+which also locks it. If somebody did, the memberships are read again under the lock, so two
+overlapping sign-ins apply one after the other and the last token wins whole.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.extensions import db
@@ -39,8 +40,10 @@ def upsert_external(claims: Mapping[str, Any], user: User | None = None) -> User
         user = get_external(tenant_id, object_id)
     if user is None:
         _insert_external_once(tenant_id, object_id)
-        user = get_external(tenant_id, object_id)
-        assert user is not None  # noqa: S101  (just inserted, or inserted by a concurrent sign-in)
+        # Locked (PostgreSQL; SQLite's INSERT already holds the write lock) until the commit, so
+        # a concurrent sign-in of the same person syncs after this one, not interleaved.
+        query = sa.select(User).where(User.tenant_id == tenant_id, User.object_id == object_id)
+        user = db.session.scalars(query.with_for_update()).one()
     _refresh_profile(user, claims)
     user.last_login_at = utcnow()
     db.session.flush()
@@ -63,14 +66,47 @@ def _insert_external_once(tenant_id: str, object_id: str) -> None:
     db.session.execute(stmt.on_conflict_do_nothing(index_elements=["tenant_id", "object_id"]))
 
 
-def _refresh_profile(user: User, claims: Mapping[str, Any]) -> None:
-    """Copy email, name and UPN from the token, touching only what changed."""
-    # Claims are clipped to their columns and cleaned of control characters, so a long or odd
-    # value stores the same on SQLite and PostgreSQL instead of failing the sign-in.
+def stamp_sign_in(user: User, claims: Mapping[str, Any]) -> bool:
+    """Refresh a loaded External user's profile and last sign-in time in one guarded UPDATE.
+
+    The UPDATE matches only while `last_login_at` is still what was loaded, and holds the row
+    (PostgreSQL) or the database (SQLite) until the commit. When another sign-in of this user
+    committed in between, the row is locked, reloaded and updated anyway, and False says that
+    whatever was loaded with the user (their memberships) must be read again.
+    """
+    values = {**_profile(claims), "last_login_at": utcnow()}
+    seen = user.last_login_at
+    guard = User.last_login_at.is_(None) if seen is None else User.last_login_at == seen
+    current = _update(user, values, guard)
+    if not current:
+        locked = sa.select(User).where(User.id == user.id).with_for_update()
+        db.session.scalars(locked.execution_options(populate_existing=True)).one()  # reloads
+        _update(user, values)
+    for attr, value in values.items():
+        set_committed_value(user, attr, value)  # the row already holds it: no second UPDATE
+    return current
+
+
+def _update(user: User, values: Mapping[str, Any], *guards: sa.ColumnElement[bool]) -> bool:
+    """Write values to the user's row; return whether the guarded row matched."""
+    statement = sa.update(User).where(User.id == user.id, *guards).values(**values)
+    result = db.session.execute(statement.execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _profile(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """Return email, name and UPN as stored from the token's claims."""
+    # Clipped to their columns and cleaned of control characters, so a long or odd value
+    # stores the same on SQLite and PostgreSQL instead of failing the sign-in.
     email = clean_text(claims.get("email"), 320)
     upn = clean_text(claims.get("preferred_username"), 320)
     name = clean_text(claims.get("name"), 256) or (upn or "")[:256]
-    for attr, value in (("email", email), ("display_name", name), ("upn", upn)):
+    return {"email": email, "display_name": name, "upn": upn}
+
+
+def _refresh_profile(user: User, claims: Mapping[str, Any]) -> None:
+    """Copy email, name and UPN from the token, touching only what changed."""
+    for attr, value in _profile(claims).items():
         if getattr(user, attr) != value:
             setattr(user, attr, value)
 

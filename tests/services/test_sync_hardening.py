@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -12,7 +14,8 @@ from flask import Flask
 
 from portal.extensions import db
 from portal.models import EntraGroup, Group, User
-from tests.conftest import sign_in
+from portal.services import sync
+from tests.conftest import prepare_callback, sign_in
 from tests.services.test_sync import (
     _names,
     add_group,
@@ -123,3 +126,42 @@ def test_groups_claim_empty_list_means_in_no_group_and_leaves_synced_groups(
     assert (record.status, record.source, record.removed) == ("ok", "claim", [name])
     with app.app_context():
         assert db.session.scalar(sa.select(User.is_admin).where(User.object_id == oid)) is False
+
+
+def test_two_overlapping_sign_ins_of_one_person_leave_one_token_s_groups_whole(
+    make_app: Callable[..., Flask],
+    emu: Any,
+    create_user: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admins = str(uuid.uuid4())
+    app = make_app(PORTAL_ADMIN_GROUP_IDS=admins)
+    oid = create_user()
+    old, first, second = (add_group(emu, oid, name) for name in _names(3))
+    emu.tamper_next_id_token(claims={"groups": [old]})
+    signed_in(sign_in(app.test_client(), emu, oid))
+    tokens = iter([[first, admins], [second]])
+    both_resolved = threading.Barrier(2, timeout=30)
+    real = sync.resolve_groups
+
+    def resolve_then_wait(claims: Any, access_token: Any, snapshot: Any = None) -> Any:
+        # Each sign-in carries its own token's groups; both have read the user before either
+        # writes, which is the overlap the review found.
+        resolution = real({**claims, "groups": next(tokens)}, access_token, snapshot)
+        both_resolved.wait()
+        return resolution
+
+    monkeypatch.setattr(sync, "resolve_groups", resolve_then_wait)
+    clients = [app.test_client(), app.test_client()]
+    callbacks = [prepare_callback(c, emu, oid) for c in clients]
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda c, url: c.get(url), clients, callbacks))
+
+    for answer in answers:
+        signed_in(answer)
+    names = {emu.group(i).display_name: i for i in (old, first, second)}
+    entra = {names[n] for n, source in memberships(app, oid).items() if source == "entra"}
+    with app.app_context():
+        admin = db.session.scalar(sa.select(User.is_admin).where(User.object_id == oid))
+    assert (entra, admin) in [({first}, True), ({second}, False)]
