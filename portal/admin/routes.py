@@ -16,6 +16,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # (endpoint, label, the endpoint nouns that highlight the entry)
 NAV = [
+    ("admin.overview", "Overview", {"overview"}),
     ("admin.users_list", "Users", {"users", "user"}),
     ("admin.groups_list", "Groups", {"groups", "group"}),
     ("admin.sync_list", "Sync activity", {"sync"}),

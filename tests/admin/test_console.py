@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from portal.admin import pagination
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
 from portal.services import audit
@@ -318,3 +320,53 @@ def test_500_page_shows_the_request_id_of_the_log_line(app: Flask) -> None:
 
     assert response.status_code == 500
     assert "req-abc123" in response.text
+
+
+def test_lists_say_which_rows_of_how_many_and_keep_the_page_size(app: Flask, admin: Admin) -> None:
+    add_external(app, 60)
+
+    first = admin.client.get("/admin/users?size=25").text
+    next_url = unescape(re.search(r'rel="next" href="([^"]+)"', first).group(1))
+    second = admin.client.get(next_url).text
+
+    assert "Showing 1–25 of 61 users" in first  # the 60 and the signed-in admin
+    assert "size=25" in next_url and "start=26" in next_url
+    assert "Showing 26–50 of about 61 users" in second
+    assert '<option value="25" selected>' in second
+
+
+def test_counts_stop_at_the_cap_and_say_more_than(
+    app: Flask, admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_external(app, 12)
+    monkeypatch.setattr(pagination, "COUNT_CAP", 10)
+
+    page = admin.client.get("/admin/users?size=5").text
+
+    assert "Showing 1–5 of more than" in page
+
+
+def test_overview_counts_recent_sign_ins_failed_syncs_admins_and_groups(
+    app: Flask, admin: Admin
+) -> None:
+    recent, older, _never = add_external(app, 3)
+    with app.app_context():
+        now = datetime.now(UTC)
+        db.session.get(User, recent).last_login_at = now - timedelta(hours=2)
+        db.session.get(User, older).last_login_at = now - timedelta(days=10)
+        db.session.add(SyncRecord(user_id=recent, status="failed", reason="Graph timed out"))
+        db.session.add(
+            SyncRecord(user_id=older, status="failed", synced_at=now - timedelta(days=3))
+        )
+        db.session.add(Group(name="Helpers", source="local"))
+        db.session.commit()
+
+    page = admin.client.get("/admin/").text
+    # Signed in: the recent user and the admin (just now), then the older one; never: not counted.
+    assert re.search(r"Last day</dt><dd>2</dd>.*Last week</dt><dd>2</dd>", page, re.S)
+    assert "Last month</dt><dd>3</dd>" in page
+    assert 'href="/admin/sync?status=failed&amp;window=24h"' in page
+    assert re.search(r"Failed syncs.*?Last day</dt><dd>1</dd>", page, re.S)
+    assert re.search(r'source=local">Local</a></dt><dd>1</dd>', page)
+    assert f'href="/admin/users/{admin.id}"' in page  # the admin is listed
+    assert admin.client.get("/admin").status_code in (301, 308)

@@ -133,6 +133,11 @@ def test_local_admin_walks_the_console_disables_a_user_and_adds_a_membership(
     expect(page.locator(".step-ok")).to_have_count(5)
     shot(page, "config")
 
+    nav(page, "Overview")
+    expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Show failed syncs")).to_be_visible()
+    shot(page, "overview")
+
     page.set_viewport_size({"width": 390, "height": 844})
     expect(page.get_by_role("navigation", name="Main")).to_be_hidden()  # folded into a menu
     page.get_by_role("button", name="Menu").click()
