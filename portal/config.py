@@ -27,6 +27,8 @@ MULTI_TENANT = {"organizations", "common"}
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
+CREDENTIALS = ("ENTRA_CLIENT_SECRET", "ENTRA_CLIENT_CERTIFICATE", "ENTRA_CLIENT_ASSERTION_FILE")
+PROMPTS = ("login", "select_account", "consent", "none")
 
 
 class ConfigError(ValueError):
@@ -161,16 +163,96 @@ def _hosts(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def _readable_file(env: Mapping[str, str], name: str) -> str:
+    """Read a variable naming a file that must exist and be readable now."""
+    path = env.get(name, "").strip()
+    try:
+        Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{name} names no readable file: {path!r} ({exc.strerror})") from None
+    return path
+
+
+def _certificate(env: Mapping[str, str]) -> str:
+    """Read ENTRA_CLIENT_CERTIFICATE: a PEM file holding a private key and its certificate."""
+    path = _readable_file(env, "ENTRA_CLIENT_CERTIFICATE")
+    text = Path(path).read_text(errors="replace")
+    if "PRIVATE KEY-----" not in text or "BEGIN CERTIFICATE-----" not in text:
+        raise ConfigError(
+            f"ENTRA_CLIENT_CERTIFICATE must be a PEM file with a private key and a certificate: "
+            f"{path!r}"
+        )
+    return path
+
+
+def _credential(env: Mapping[str, str]) -> dict[str, Any]:
+    """Read the one client credential: a secret, a certificate or a federated assertion file."""
+    names = [n for n in CREDENTIALS if env.get(n, "").strip()]
+    if not names:
+        raise ConfigError(
+            "ENTRA_CLIENT_SECRET is required (or ENTRA_CLIENT_CERTIFICATE or "
+            "ENTRA_CLIENT_ASSERTION_FILE)"
+        )
+    if len(names) > 1:
+        raise ConfigError(f"{' and '.join(names)} are both set: keep exactly one credential")
+    name = names[0]
+    values = dict.fromkeys(CREDENTIALS)
+    if name == "ENTRA_CLIENT_SECRET":
+        values[name] = env[name].strip()
+    elif name == "ENTRA_CLIENT_CERTIFICATE":
+        values[name] = _certificate(env)
+    else:
+        values[name] = _readable_file(env, name)
+    return values
+
+
+def _authorize_options(env: Mapping[str, str]) -> dict[str, Any]:
+    """Read ENTRA_PROMPT and ENTRA_DOMAIN_HINT, sent to the authorize endpoint."""
+    prompt = (env.get("ENTRA_PROMPT") or "").strip().lower() or None
+    if prompt is not None and prompt not in PROMPTS:
+        raise ConfigError(f"ENTRA_PROMPT must be one of {', '.join(PROMPTS)}, not {prompt!r}")
+    return {
+        "ENTRA_PROMPT": prompt,
+        "ENTRA_DOMAIN_HINT": (env.get("ENTRA_DOMAIN_HINT") or "").strip() or None,
+    }
+
+
+def _proxy(env: Mapping[str, str]) -> str | None:
+    """Read PORTAL_HTTPS_PROXY: an http(s) URL with a scheme and a host, or nothing."""
+    value = (env.get("PORTAL_HTTPS_PROXY") or "").strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(
+            f"PORTAL_HTTPS_PROXY must be a URL like http://proxy.example.com:3128, not {value!r}"
+        )
+    return value
+
+
 def _entra(env: Mapping[str, str]) -> dict[str, Any]:
     """Read and cross-check the ENTRA_* and GRAPH_* variables."""
     tenant, allowed = _tenants(env)
     return {
         "ENTRA_TENANT_ID": tenant,
         "ENTRA_CLIENT_ID": _required(env, "ENTRA_CLIENT_ID"),
-        "ENTRA_CLIENT_SECRET": _required(env, "ENTRA_CLIENT_SECRET"),
+        **_credential(env),
         "ENTRA_ALLOWED_TENANTS": allowed,
         **_hosts(env),
         "ENTRA_CONFIGURED": True,
+    }
+
+
+def _policy(env: Mapping[str, str]) -> dict[str, Any]:
+    """Read who may sign in through Entra, and which app roles make an admin."""
+    allowed_ids = [g.lower() for g in _csv(env.get("PORTAL_ALLOWED_GROUP_IDS"))]
+    if bad := [g for g in allowed_ids if not GUID.match(g)]:
+        raise ConfigError(f"PORTAL_ALLOWED_GROUP_IDS must list group object IDs, not {bad[0]!r}")
+    return {
+        "PORTAL_ALLOWED_GROUP_IDS": allowed_ids,
+        "PORTAL_ALLOWED_APP_ROLES": _csv(env.get("PORTAL_ALLOWED_APP_ROLES")),
+        "PORTAL_ADMIN_APP_ROLES": _csv(env.get("PORTAL_ADMIN_APP_ROLES")),
+        "PORTAL_ALLOW_GUESTS": _flag(env, "PORTAL_ALLOW_GUESTS", True),
     }
 
 
@@ -222,7 +304,11 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "PORTAL_LOG_FORMAT": _log_format(env),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "ENTRA_CONFIGURED": False,
+        "AUDIT_RETENTION_DAYS": _int(env, "AUDIT_RETENTION_DAYS", 365),
+        "PORTAL_HTTPS_PROXY": _proxy(env),
+        **_authorize_options(env),
         **_groups(env),
+        **_policy(env),
     }
     try:
         config.update(_entra(env))

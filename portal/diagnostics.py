@@ -38,13 +38,23 @@ SHOWN = (
     "ENTRA_AUTHORITY_HOST",
     "GRAPH_ENDPOINT",
     "ENTRA_CA_BUNDLE",
+    "ENTRA_CLIENT_CERTIFICATE",
+    "ENTRA_CLIENT_ASSERTION_FILE",
+    "ENTRA_PROMPT",
+    "ENTRA_DOMAIN_HINT",
+    "PORTAL_HTTPS_PROXY",
     "PORTAL_ADMIN_GROUP_IDS",
+    "PORTAL_ADMIN_APP_ROLES",
+    "PORTAL_ALLOWED_GROUP_IDS",
+    "PORTAL_ALLOWED_APP_ROLES",
+    "PORTAL_ALLOW_GUESTS",
     "GROUP_SYNC_MODE",
     "GROUP_SYNC_FILTER",
     "GROUP_NAME_TTL_SECONDS",
     "PORTAL_LOCAL_LOGIN",
     "PORTAL_TRUSTED_PROXIES",
     "SESSION_COOKIE_SECURE",
+    "AUDIT_RETENTION_DAYS",
     "SECRET_KEY",
 )
 
@@ -69,7 +79,23 @@ def effective_config() -> list[tuple[str, str]]:
     config = current_app.config
     rows = [(name, _shown(name, config.get(name))) for name in SHOWN]
     rows.insert(2, ("Redirect URI", f"{config.get('PORTAL_BASE_URL', '')}/auth/callback"))
+    rows.insert(3, ("Who may sign in with Microsoft", access_policy()))
     return rows
+
+
+def access_policy() -> str:
+    """Describe the access policy in force in one sentence."""
+    config = current_app.config
+    groups = config.get("PORTAL_ALLOWED_GROUP_IDS") or []
+    roles = config.get("PORTAL_ALLOWED_APP_ROLES") or []
+    parts = []
+    if groups:
+        parts.append(f"members of {', '.join(groups)} (nested groups included)")
+    if roles:
+        parts.append(f"holders of the app role {' or '.join(roles)}")
+    who = " or ".join(parts) if parts else "everyone in an admitted tenant"
+    guests = "guests too" if config.get("PORTAL_ALLOW_GUESTS", True) else "guests refused"
+    return f"{who}; {guests}"
 
 
 def _shown(name: str, value: Any) -> str:
@@ -78,6 +104,9 @@ def _shown(name: str, value: Any) -> str:
         return "set (hidden)" if value else "not set"
     if name == "SQLALCHEMY_DATABASE_URI" and value:
         return sa.make_url(value).render_as_string(hide_password=True)
+    if name == "PORTAL_HTTPS_PROXY" and value and "@" in value:
+        scheme, _, rest = value.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value) or "(none)"
     return "(not set)" if value is None or value == "" else str(value)

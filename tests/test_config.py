@@ -69,6 +69,20 @@ def test_a_complete_production_environment_loads(tmp_path: Path) -> None:
         ({"PORTAL_LOCAL_LOGIN": "maybe"}, "PORTAL_LOCAL_LOGIN"),
         ({"PORTAL_TRUSTED_PROXIES": "-1"}, "PORTAL_TRUSTED_PROXIES"),
         ({"PORTAL_ENV": "staging"}, "PORTAL_ENV"),
+        ({"PORTAL_ALLOWED_GROUP_IDS": "Staff"}, "PORTAL_ALLOWED_GROUP_IDS"),
+        ({"PORTAL_ALLOW_GUESTS": "sometimes"}, "PORTAL_ALLOW_GUESTS"),
+        ({"ENTRA_PROMPT": "always"}, "ENTRA_PROMPT"),
+        ({"PORTAL_HTTPS_PROXY": "proxy.example.com:3128"}, "PORTAL_HTTPS_PROXY"),
+        ({"AUDIT_RETENTION_DAYS": "a year"}, "AUDIT_RETENTION_DAYS"),
+        ({"ENTRA_CLIENT_CERTIFICATE": "/nonexistent/app.pem"}, "ENTRA_CLIENT_SECRET"),
+        (
+            {"ENTRA_CLIENT_SECRET": None, "ENTRA_CLIENT_CERTIFICATE": "/nonexistent/app.pem"},
+            "ENTRA_CLIENT_CERTIFICATE",
+        ),
+        (
+            {"ENTRA_CLIENT_SECRET": None, "ENTRA_CLIENT_ASSERTION_FILE": "/nonexistent/token"},
+            "ENTRA_CLIENT_ASSERTION_FILE",
+        ),
     ],
 )
 def test_production_refuses_a_bad_variable_naming_it(
@@ -151,3 +165,44 @@ def test_the_real_command_refuses_to_start_in_one_line(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         "portal: configuration error: SECRET_KEY is required in production"
     ]
+
+
+def test_a_certificate_file_without_a_private_key_is_refused(tmp_path: Path) -> None:
+    pem = tmp_path / "cert-only.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+
+    with pytest.raises(ConfigError, match="ENTRA_CLIENT_CERTIFICATE must be a PEM file"):
+        load(tmp_path, ENTRA_CLIENT_SECRET=None, ENTRA_CLIENT_CERTIFICATE=str(pem))
+
+
+def test_two_credentials_are_refused_naming_both(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("eyJ.fake.token")
+
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, ENTRA_CLIENT_ASSERTION_FILE=str(token))
+
+    assert "ENTRA_CLIENT_SECRET and ENTRA_CLIENT_ASSERTION_FILE" in str(refused.value)
+
+
+def test_policy_prompt_and_proxy_settings_are_read(tmp_path: Path) -> None:
+    group = "0f6d2c1e-3b4a-4c5d-8e9f-0a1b2c3d4e5f"
+    config = load(
+        tmp_path,
+        PORTAL_ALLOWED_GROUP_IDS=group.upper(),
+        PORTAL_ALLOWED_APP_ROLES="Portal.User, Portal.Reader",
+        PORTAL_ALLOW_GUESTS="false",
+        ENTRA_PROMPT="Select_Account",
+        ENTRA_DOMAIN_HINT="contoso.com",
+        PORTAL_HTTPS_PROXY="http://proxy.example.com:3128",
+    )
+
+    assert config["PORTAL_ALLOWED_GROUP_IDS"] == [group]
+    assert config["PORTAL_ALLOWED_APP_ROLES"] == ["Portal.User", "Portal.Reader"]
+    assert config["PORTAL_ALLOW_GUESTS"] is False
+    assert (config["ENTRA_PROMPT"], config["ENTRA_DOMAIN_HINT"]) == (
+        "select_account",
+        "contoso.com",
+    )
+    assert config["PORTAL_HTTPS_PROXY"] == "http://proxy.example.com:3128"
+    assert config["AUDIT_RETENTION_DAYS"] == 365

@@ -7,10 +7,12 @@ validate the ID token, so `redeem` hands it to `portal.auth.tokens` before anyon
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msal
@@ -70,6 +72,64 @@ class _NoTokenCache(msal.TokenCache):
         return None
 
 
+class CredentialError(Exception):
+    """The configured certificate or federated token file cannot be read now."""
+
+
+class CredentialSource:
+    """The app's one credential, in the form MSAL's `client_credential` takes.
+
+    A secret is passed as is. A certificate PEM is split into its key and certificate, so MSAL
+    signs the client assertion and names the certificate by its SHA-256 thumbprint (x5t#S256).
+    A federated token file is read afresh for every token request, because Kubernetes rotates
+    projected service-account tokens in place.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.secret: str | None = config.get("ENTRA_CLIENT_SECRET")
+        self.certificate: str | None = config.get("ENTRA_CLIENT_CERTIFICATE")
+        self.assertion_file: str | None = config.get("ENTRA_CLIENT_ASSERTION_FILE")
+
+    def msal_credential(self) -> str | dict[str, Any]:
+        """Return MSAL's client_credential: the secret, a key and certificate, or a callable."""
+        if self.certificate:
+            key, cert = self._certificate_parts()
+            return {"private_key": key, "public_certificate": cert}
+        if self.assertion_file:
+            return {"client_assertion": self.read_assertion}
+        return str(self.secret)
+
+    def _certificate_parts(self) -> tuple[str, str]:
+        """Read the PEM file and return its private key block and its certificate block(s)."""
+        path = str(self.certificate)
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise CredentialError(
+                f"ENTRA_CLIENT_CERTIFICATE cannot be read: {path} ({exc.strerror})"
+            ) from None
+        key = re.search(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", text, re.S
+        )
+        certs = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.S)
+        if key is None or not certs:
+            raise CredentialError(f"ENTRA_CLIENT_CERTIFICATE holds no key and certificate: {path}")
+        return key.group(0), "\n".join(certs)
+
+    def read_assertion(self) -> str:
+        """Read the federated token file now; MSAL calls this for every token request."""
+        path = str(self.assertion_file)
+        try:
+            token = Path(path).read_text().strip()
+        except OSError as exc:
+            raise CredentialError(
+                f"ENTRA_CLIENT_ASSERTION_FILE cannot be read: {path} ({exc.strerror})"
+            ) from None
+        if not token:
+            raise CredentialError(f"ENTRA_CLIENT_ASSERTION_FILE is empty: {path}")
+        return token
+
+
 class EntraClient:
     """One per process: the MSAL application, Entra's metadata and the JWKS cache."""
 
@@ -78,7 +138,9 @@ class EntraClient:
         self.client_id: str = config["ENTRA_CLIENT_ID"]
         self.allowed_tenants: list[str] = config["ENTRA_ALLOWED_TENANTS"]
         self.authority = f"{config['ENTRA_AUTHORITY_HOST']}/{self.tenant}"
-        self._secret: str = config["ENTRA_CLIENT_SECRET"]
+        self._credential = CredentialSource(config)
+        self.prompt: str | None = config.get("ENTRA_PROMPT")
+        self.domain_hint: str | None = config.get("ENTRA_DOMAIN_HINT")
         self.session = http_session(config["ENTRA_CA_BUNDLE"])
         self.jwks = JwksCache(self.session)
         self._lock = threading.Lock()
@@ -91,7 +153,7 @@ class EntraClient:
             if self._msal is None:
                 self._msal = msal.ConfidentialClientApplication(
                     self.client_id,
-                    client_credential=self._secret,
+                    client_credential=self._credential.msal_credential(),
                     authority=self.authority,
                     # Discovery of a sovereign or private host must not ask the public cloud.
                     instance_discovery=False,
@@ -123,6 +185,8 @@ class EntraClient:
         """Start an authorization-code flow; keep the returned flow until the callback."""
         try:
             app = self._app()
+        except CredentialError as exc:
+            raise SignInError(str(exc)) from None
         except (ValueError, requests.RequestException) as exc:
             raise SignInError(f"the sign-in host could not be reached: {_brief(exc)}") from None
         # MSAL warns unless response_mode is form_post, but a cross-site POST from the sign-in
@@ -131,7 +195,11 @@ class EntraClient:
         with _WARNINGS_LOCK, warnings.catch_warnings():
             warnings.filterwarnings("ignore", "response_mode='form_post'", UserWarning)
             return app.initiate_auth_code_flow(
-                GRAPH_SCOPES, redirect_uri=redirect_uri, response_mode="query"
+                GRAPH_SCOPES,
+                redirect_uri=redirect_uri,
+                response_mode="query",
+                prompt=self.prompt,
+                domain_hint=self.domain_hint,
             )
 
     def redeem(self, flow: dict[str, Any], auth_response: dict[str, str]) -> SignInResult:
@@ -157,6 +225,8 @@ class EntraClient:
             raise SignInError("no sign-in was in progress (expired or lost session)")
         try:
             return self._app().acquire_token_by_auth_code_flow(flow, auth_response)
+        except CredentialError as exc:
+            raise SignInError(str(exc)) from None
         except (ValueError, RuntimeError, IndexError, KeyError, TypeError) as exc:
             raise SignInError(f"the sign-in response was refused: {_brief(exc)}") from None
         except (msal.exceptions.MsalServiceError, requests.RequestException) as exc:
@@ -187,7 +257,7 @@ class EntraClient:
         try:
             app = msal.ConfidentialClientApplication(
                 self.client_id,
-                client_credential=self._secret,
+                client_credential=self._credential.msal_credential(),
                 authority=authority,
                 instance_discovery=False,
                 http_client=self.session,
@@ -195,6 +265,8 @@ class EntraClient:
                 token_cache=_NoTokenCache(),
             )
             result = app.acquire_token_for_client([f"{resource.rstrip('/')}/.default"])
+        except CredentialError as exc:
+            raise SignInError(str(exc)) from None
         except (ValueError, msal.exceptions.MsalServiceError, requests.RequestException) as exc:
             raise SignInError(f"the token endpoint failed: {_brief(exc)}") from None
         if not result.get("access_token"):

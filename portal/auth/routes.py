@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 from pathlib import Path
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -24,7 +25,13 @@ from portal.auth import entra
 from portal.auth.redirects import safe_next
 from portal.errors import discard_session
 from portal.extensions import db
-from portal.services.signin import UserDisabled, sign_in_external
+from portal.services import audit, policy
+from portal.services.signin import (
+    UserDisabled,
+    refused_actor,
+    refused_target,
+    sign_in_external,
+)
 from portal.session import start_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -45,6 +52,38 @@ def fail(reason: str, message: str = FAILED) -> Response:
     log.warning("sign-in failed: %s", reason)
     flash(message, "error")
     return redirect(url_for("main.login"))
+
+
+def record_outside(actor: audit.Actor | str, action: str, target: str, **details: str) -> None:
+    """Commit one audit event after the sign-in's own writes were rolled back.
+
+    A database that cannot take it must not turn the failure page into a 5xx.
+    """
+    db.session.rollback()
+    try:
+        audit.record(actor, action, target, **details)
+        db.session.commit()
+    except (OperationalError, InterfaceError) as exc:
+        discard_session()
+        log.warning("audit event %s not stored: %s", action, type(exc).__name__)
+
+
+def refuse(
+    claims: dict[str, Any], reason: str, page: str = "auth/refused.html", undecided: bool = False
+) -> tuple[str, int]:
+    """Record a refused sign-in and show the 403 page; nothing of the sign-in itself is kept."""
+    db.session.rollback()
+    session.clear()
+    log.warning("sign-in refused: %s", reason)
+    tenant = str(claims.get("tid", "")).lower()
+    record_outside(
+        refused_actor(claims),
+        audit.SIGNIN_REFUSED,
+        refused_target(claims),
+        reason=reason,
+        tenant=tenant,
+    )
+    return render_template(page, undecided=undecided), 403
 
 
 def commit_keeping_loaded() -> None:
@@ -87,22 +126,24 @@ def login() -> Response:
 
 @bp.get("/callback")
 def callback() -> Response | tuple[str, int]:
-    """Redeem the code, verify the ID token, sync groups and sign the user in."""
+    """Redeem the code, verify the ID token, apply the access policy, sync groups, sign in."""
     flow = session.pop("auth_flow", None) or {}
     next_url = safe_next(session.pop("auth_next", None))
     if not flow and current_user.is_authenticated:
         return redirect(url_for("main.index"))  # a reload of a used callback URL: nothing to do
+    claims: dict[str, Any] = {}
     try:
         result = entra.client().redeem(flow, request.args.to_dict())
-        user = sign_in_external(result.claims, result.access_token)
+        claims = result.claims
+        user = sign_in_external(claims, result.access_token)
         commit_keeping_loaded()
     except entra.SignInError as exc:
-        db.session.rollback()
+        record_outside(audit.ANONYMOUS, audit.SIGNIN_FAILED, "", reason=exc.reason)
         return fail(exc.reason)
+    except policy.Refused as refusal:
+        return refuse(claims, refusal.reason, undecided=refusal.undecided)
     except UserDisabled:
-        db.session.rollback()
-        session.clear()
-        return render_template("auth/disabled.html"), 403
+        return refuse(claims, "account disabled", page="auth/disabled.html")
     except (OperationalError, InterfaceError) as exc:
         # The contract allows no 5xx from the callback, a database outage included.
         discard_session()

@@ -137,6 +137,7 @@ def _users(
             "last_login_at": None
             if rng.random() < 0.1
             else created + (now - created) * rng.random(),
+            "app_roles": [],
         }
 
 

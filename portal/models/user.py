@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -43,6 +43,10 @@ class User(UserMixin, Base):
     is_admin: so.Mapped[bool] = so.mapped_column(default=False)
     created_at: so.Mapped[timestamp]
     last_login_at: so.Mapped[optional_timestamp]
+    # The app roles (`roles` claim) of the last Entra sign-in.
+    app_roles: so.Mapped[list[Any]] = so.mapped_column(
+        sa.JSON, default=list, server_default=sa.text("'[]'")
+    )
 
     memberships: so.Mapped[list[GroupMembership]] = so.relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

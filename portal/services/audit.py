@@ -6,12 +6,16 @@ admin console, the CLI and sync write the same words (the contract's `audit list
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.log import audit_log
 from portal.models import AuditEvent, User
+from portal.models.base import utcnow
 
 SIGNIN_OK = "signin.ok"
 SIGNIN_FAILED = "signin.failed"
@@ -73,12 +77,42 @@ class Actor:
 CLI = Actor("cli")
 SYNC = Actor("sync")
 RECONCILE = Actor("reconcile")
+# A sign-in that failed before anyone was known.
+ANONYMOUS = Actor("anonymous")
+
+
+def user_ref(user: User) -> str:
+    """Name a user as audit actors and targets do: a username, or `user:<object id>`."""
+    return Actor.of(user).name
 
 
 def record(actor: Actor | str, action: str, target: str = "", **details: Any) -> AuditEvent:
-    """Add an audit event for the caller's transaction and log one line about it."""
+    """Add an audit event for the caller's transaction and log one line with the same fields."""
     name = actor.name if isinstance(actor, Actor) else actor
-    event = AuditEvent(actor=name, action=action, target=target, details=details)
+    event = AuditEvent(
+        created_at=utcnow(), actor=name, action=action, target=target, details=details
+    )
     db.session.add(event)
-    audit_log.info("%s %s %s", name, action, target)
+    _log(event.created_at.isoformat(), name, action, target, details)
     return event
+
+
+def record_many(actor: Actor | str, action: str, targets: Sequence[str], **details: Any) -> None:
+    """Add one event per target in a single statement (a first sign-in may create many groups)."""
+    if not targets:
+        return
+    name = actor.name if isinstance(actor, Actor) else actor
+    at = utcnow()
+    rows = [
+        {"created_at": at, "actor": name, "action": action, "target": t, "details": details}
+        for t in targets
+    ]
+    db.session.execute(sa.insert(AuditEvent), rows)
+    for target in targets:
+        _log(at.isoformat(), name, action, target, details)
+
+
+def _log(at: str, actor: str, action: str, target: str, details: dict[str, Any]) -> None:
+    """Write the event's line on the `portal.audit` logger; JSON logs carry the same fields."""
+    fields = {"at": at, "actor": actor, "action": action, "target": target, "detail": details}
+    audit_log.info("%s %s %s", actor, action, target, extra={"fields": fields})

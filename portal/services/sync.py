@@ -40,8 +40,10 @@ from portal.models.group import (
     MEMBERSHIP_ENTRA,
 )
 from portal.models.sync import FAILED, FROM_CLAIM, FROM_GRAPH, OK, SKIPPED, UNCHANGED
-from portal.services import graph
+from portal.services import audit, graph
 from portal.services.groups import all_users_group
+from portal.services.operations import describe
+from portal.services.policy import app_roles
 
 CHUNK = 500  # rows or IDs per statement: stays far below SQLite's bound-parameter limit
 
@@ -69,6 +71,8 @@ class Resolution:
     tenant_id: str = ""
     # Every group ID the user is in; None when unknown (then admin status stays as it was).
     group_ids: list[str] | None = None
+    # The token's app roles (`roles` claim); None when no token was read (reconciliation).
+    roles: list[str] | None = None
     # Group names by object ID, from the cache or Graph; IDs that are no groups are absent.
     names: dict[str, str] = field(default_factory=dict)
     # What Graph said this sign-in, to store in the cache: a name, or None for "no group".
@@ -115,6 +119,7 @@ def resolve_groups(
 ) -> Resolution:
     """Work out the user's groups before any write: cache reads and Graph calls only."""
     resolution = Resolution(source=_source(claims), tenant_id=str(claims["tid"]).lower())
+    resolution.roles = app_roles(claims)
     resolution.snapshot = snapshot or Snapshot()
     if resolution.source is None:
         resolution.status = SKIPPED
@@ -196,8 +201,9 @@ def apply(user: User, resolution: Resolution) -> SyncRecord:
         _store_names(resolution)
         linked = _linked_groups(_synced(resolution), resolution.snapshot.linked)
         _follow(user, current, linked, _unnamed(resolution), added, removed)
-    if user.is_external and resolution.group_ids is not None:
-        _follow_admin(user, resolution.group_ids)
+    if user.is_external:
+        roles = resolution.roles if resolution.roles is not None else user.app_roles
+        _follow_admin(user, resolution.group_ids, roles or [])
     return _record(user, resolution, added, removed)
 
 
@@ -309,6 +315,7 @@ def _create_mirrors(unlinked: dict[int, str]) -> None:
     ]
     _execute_many(_insert(Group).on_conflict_do_nothing(index_elements=["entra_group_id"]), rows)
     audit_log.info("group sync: created %d mirrored group(s)", len(rows))
+    audit.record_many(audit.SYNC, audit.GROUP_CREATED, [row["name"] for row in rows], source=ENTRA)
 
 
 def _link_by_name(unlinked: dict[int, str]) -> dict[int, Group]:
@@ -389,13 +396,20 @@ def _insert_memberships(user: User, group_ids: Iterable[int], source: str) -> bo
     return bool(rows)
 
 
-def _follow_admin(user: User, group_ids: Sequence[str]) -> None:
-    """Make an External user admin exactly when they are in a PORTAL_ADMIN_GROUP_IDS group."""
+def _follow_admin(user: User, group_ids: Sequence[str] | None, roles: Sequence[str]) -> None:
+    """Make an External user admin exactly when a PORTAL_ADMIN_GROUP_IDS group or a
+    PORTAL_ADMIN_APP_ROLES role says so; unknown groups leave a role-less user as they were."""
+    by_role = not set(current_app.config.get("PORTAL_ADMIN_APP_ROLES") or []).isdisjoint(roles)
+    if group_ids is None and not by_role:
+        return
     admin_ids = set(current_app.config["PORTAL_ADMIN_GROUP_IDS"])
-    is_admin = not admin_ids.isdisjoint(group_ids)
+    is_admin = by_role or not admin_ids.isdisjoint(group_ids or [])
     if user.is_admin != is_admin:
         user.is_admin = is_admin
         _audit(user, "granted" if is_admin else "lost", "portal admin")
+        action = audit.ADMIN_GRANTED if is_admin else audit.ADMIN_REVOKED
+        why = "app role" if by_role else "PORTAL_ADMIN_GROUP_IDS"
+        audit.record(audit.SYNC, action, describe(user), by=why)
 
 
 def _record(user: User, resolution: Resolution, added: list[str], removed: list[str]) -> SyncRecord:

@@ -173,12 +173,17 @@ def test_repeat_sign_in_with_fresh_names_calls_no_graph_and_writes_no_membership
             [],
         )
         kinds_by_size.append([" ".join(s.split()[:3]) for s in statements])
-    # Three statements whether the user is in 3 groups or 150: the user with their memberships,
-    # groups and cached names in one query, then last_login_at, then the required sync record.
+    # Four statements whether the user is in 3 groups or 150: the user with their memberships,
+    # groups and cached names in one query, then last_login_at, then the required sync record
+    # and the required signin.ok audit event.
     for kinds in kinds_by_size:
-        assert len(kinds) == 3, kinds
+        assert len(kinds) == 4, kinds
         assert kinds[0].startswith("SELECT users.id")
-        assert kinds[1:] == ["UPDATE users SET", "INSERT INTO sync_records"], kinds
+        assert kinds[1:] == [
+            "UPDATE users SET",
+            "INSERT INTO sync_records",
+            "INSERT INTO audit_events",
+        ], kinds
 
 
 def test_group_added_and_group_removed_in_entra_show_at_next_sign_in(

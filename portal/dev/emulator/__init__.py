@@ -33,6 +33,8 @@ Tokens and consent::
 
     group_claim_limit = 200             # above it: no `groups`, the `_claim_names` overage marker
     set_group_claims(client_id, enabled)   # False: neither `groups` nor the marker
+    assign_app_role(client_id, user_or_group_id, role)   # `roles` claim; groups: direct members
+    set_optional_claims(client_id, {"acct"})   # acct: 0 member, 1 guest
     grant_consent(tenant_id, scopes)    # explicit consent (default: whatever is asked for)
     revoke_scope(tenant_id, "GroupMember.Read.All")   # also removes the same app role
     rotate_signing_key() -> new kid     # the old key leaves the JWKS

@@ -230,6 +230,17 @@ class Emulator:
             self.clients[client_id] = client
         return client
 
+    def assign_app_role(self, client_id: str, principal_id: str, role: str) -> None:
+        """Assign one of the app's roles to a user or a group (its direct members get it)."""
+        principal = self.directory.require(principal_id, USER, GROUP)
+        with self.lock:
+            self.clients[client_id].role_assignments.setdefault(principal.id, set()).add(role)
+
+    def set_optional_claims(self, client_id: str, claims: Iterable[str]) -> None:
+        """Switch optional ID-token claims on for one app (only "acct" is emulated)."""
+        with self.lock:
+            self.clients[client_id].optional_claims = set(claims)
+
     def set_group_claims(self, client_id: str, enabled: bool) -> None:
         """Turn the groups claim (and its overage marker) on or off for one app."""
         self.clients[client_id].group_claims = enabled

@@ -617,6 +617,24 @@ def _group_claims(client: Client, user: DirObject) -> dict[str, Any]:
     return {"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": endpoint}}}
 
 
+def _role_claims(client: Client, user: DirObject) -> dict[str, Any]:
+    """Return the `roles` claim: roles assigned to the user or to a group they are directly in.
+
+    Entra does not pass app roles down nested groups, so only direct parents count.
+    """
+    principals = [user.id, *(p.id for p in emu().directory.direct_parents(user.id))]
+    with emu().lock:
+        roles = {r for p in principals for r in client.role_assignments.get(p, ())}
+    return {"roles": sorted(roles)} if roles else {}
+
+
+def _optional_claims(client: Client, user: DirObject) -> dict[str, Any]:
+    """Return the optional claims the registration asks for (`acct`: 0 member, 1 guest)."""
+    if "acct" in client.optional_claims:
+        return {"acct": 1 if user.user_type == "Guest" else 0}
+    return {}
+
+
 def id_token_claims(client: Client, user: DirObject, nonce: str | None, sid: str) -> dict[str, Any]:
     """Build the id_token claims of reference §3.4 for a user signing in to client."""
     claims: dict[str, Any] = {
@@ -637,6 +655,8 @@ def id_token_claims(client: Client, user: DirObject, nonce: str | None, sid: str
         "ver": "2.0",
     }
     claims.update(_group_claims(client, user))
+    claims.update(_role_claims(client, user))
+    claims.update(_optional_claims(client, user))
     return {k: v for k, v in claims.items() if v is not None}
 
 

@@ -23,6 +23,10 @@ class Client:
     post_logout_redirect_uris: list[str] = field(default_factory=list)
     app_roles: list[str] = field(default_factory=lambda: list(DEFAULT_APP_ROLES))
     display_name: str = "Portal"
+    # The app's own app roles assigned to users or groups: principal object id -> role values.
+    role_assignments: dict[str, set[str]] = field(default_factory=dict)
+    # Optional ID-token claims switched on in the registration (only "acct" is emulated).
+    optional_claims: set[str] = field(default_factory=set)
 
     def allowed_in(self, tenant_id: str) -> bool:
         """Return whether users of tenant_id may sign in to this app."""

@@ -1,0 +1,28 @@
+"""users.app_roles: the app roles of the last sign-in
+
+Revision ID: 0005approles
+Revises: 0004auditnames
+Create Date: 2026-12-06 03:00:00.000000
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0005approles"
+down_revision = "0004auditnames"
+branch_labels = None
+depends_on = None
+
+
+# Plain ALTER TABLE, not batch mode: SQLite's batch mode copies and drops `users`, and dropping
+# it would cascade to every membership and sync record.
+def upgrade():
+    op.add_column(
+        "users", sa.Column("app_roles", sa.JSON(), server_default=sa.text("'[]'"), nullable=False)
+    )
+
+
+def downgrade():
+    op.drop_column("users", "app_roles")
