@@ -303,3 +303,27 @@ def test_the_sign_in_button_shows_a_custom_label(make_app: Callable[..., Flask])
     page = app.test_client().get("/login")
 
     assert "Sign in with Contoso ID" in page.text and "Sign in with Microsoft" not in page.text
+
+
+def test_configuration_page_shows_the_policy_in_force(
+    make_app: Callable[..., Flask],
+    emulator: Any,
+    create_user: Callable[..., str],
+    allowed_group: str,
+) -> None:
+    app = make_app(
+        PORTAL_ALLOWED_GROUP_IDS=allowed_group,
+        PORTAL_ALLOWED_APP_ROLES=ADMIN_ROLE,
+        PORTAL_ADMIN_APP_ROLES=ADMIN_ROLE,
+        PORTAL_ALLOW_GUESTS="false",
+    )
+    oid = create_user("Config Reader")
+    emulator.assign_app_role(CLIENT_ID, oid, ADMIN_ROLE)
+    client = app.test_client()
+    sign_in(client, emulator, oid)
+
+    page = client.get("/admin/config")
+
+    assert page.status_code == 200
+    assert f"members of {allowed_group} (nested groups included)" in page.text
+    assert f"holders of the app role {ADMIN_ROLE}; guests refused" in page.text
