@@ -141,7 +141,7 @@ class EntraClient:
         self._credential = CredentialSource(config)
         self.prompt: str | None = config.get("ENTRA_PROMPT")
         self.domain_hint: str | None = config.get("ENTRA_DOMAIN_HINT")
-        self.session = http_session(config["ENTRA_CA_BUNDLE"])
+        self.session = http_session(config["ENTRA_CA_BUNDLE"], config.get("PORTAL_HTTPS_PROXY"))
         self.jwks = JwksCache(self.session)
         self._lock = threading.Lock()
         self._msal: msal.ConfidentialClientApplication | None = None

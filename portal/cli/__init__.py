@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from portal.cli.audit import audit_cli
 from portal.cli.checks import check_config
 from portal.cli.groups import groups_cli
 from portal.cli.sync import sync_cli
@@ -14,7 +15,7 @@ from portal.cli.users import users_cli
 
 def init_commands(app: Flask) -> None:
     """Register the portal's command groups on the app's CLI."""
-    for command in (users_cli, groups_cli, sync_cli, check_config, dev_cli()):
+    for command in (users_cli, groups_cli, sync_cli, audit_cli, check_config, dev_cli()):
         app.cli.add_command(command)
 
 

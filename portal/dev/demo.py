@@ -50,6 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--instance-dir", type=Path, default=ROOT / "instance", help="database and emulator state"
     )
+    parser.add_argument(
+        "--certificate",
+        action="store_true",
+        help="the portal proves itself to the emulator with a generated certificate, no secret",
+    )
     return parser.parse_args(argv)
 
 
@@ -67,6 +72,7 @@ def start_emulator(args: argparse.Namespace, base_url: str) -> subprocess.Popen[
         f"--state-dir={state}",
         f"--redirect-uri={base_url}/auth/callback",
         f"--env-file={args.instance_dir / 'emulator.env'}",
+        *(["--certificate"] if args.certificate else []),
     ]
     with (args.instance_dir / "emulator.log").open("wb") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)  # noqa: S603

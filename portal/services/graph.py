@@ -66,7 +66,7 @@ class GraphClient:
         self.base = config["GRAPH_ENDPOINT"].rstrip("/") + "/v1.0"
         # The resource an application token must name: the configured Graph host itself.
         self.resource = "{0.scheme}://{0.netloc}".format(urlsplit(config["GRAPH_ENDPOINT"]))
-        self.session = http_session(config.get("ENTRA_CA_BUNDLE"))
+        self.session = http_session(config.get("ENTRA_CA_BUNDLE"), config.get("PORTAL_HTTPS_PROXY"))
         self.timeout: tuple[float, float] = tuple(config.get("GRAPH_TIMEOUT", DEFAULT_TIMEOUT))  # type: ignore[assignment]
         self.budget = float(config.get("GRAPH_BUDGET_SECONDS", DEFAULT_BUDGET_SECONDS))
         self.get_by_ids_denied_until = 0.0

@@ -37,7 +37,13 @@ def sign_in_external(claims: dict[str, Any], access_token: str | None) -> User:
     if user.app_roles != resolution.roles:
         user.app_roles = resolution.roles or []
     sync.apply(user, resolution)
-    audit.record(audit.user_ref(user), audit.SIGNIN_OK, describe(user), tenant=user.tenant_id)
+    audit.record(
+        audit.user_ref(user),
+        audit.SIGNIN_OK,
+        describe(user),
+        tenant=user.tenant_id,
+        user_id=user.id,
+    )
     return user
 
 

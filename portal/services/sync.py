@@ -409,7 +409,7 @@ def _follow_admin(user: User, group_ids: Sequence[str] | None, roles: Sequence[s
         _audit(user, "granted" if is_admin else "lost", "portal admin")
         action = audit.ADMIN_GRANTED if is_admin else audit.ADMIN_REVOKED
         why = "app role" if by_role else "PORTAL_ADMIN_GROUP_IDS"
-        audit.record(audit.SYNC, action, describe(user), by=why)
+        audit.record(audit.SYNC, action, describe(user), by=why, user_id=user.id)
 
 
 def _record(user: User, resolution: Resolution, added: list[str], removed: list[str]) -> SyncRecord:

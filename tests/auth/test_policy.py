@@ -88,7 +88,11 @@ def test_member_of_an_allowed_group_through_a_nested_group_signs_in(
 
     assert response.status_code == 302 and response.headers["Location"] == "/"
     assert events(app, "signin.ok") == [
-        (f"user:{oid}", f"Nested Member <{oid}>", {"tenant": emulator.tenant_id})
+        (
+            f"user:{oid}",
+            f"Nested Member <{oid}>",
+            {"tenant": emulator.tenant_id, "user_id": user_row(app, oid).id},  # type: ignore[union-attr]
+        )
     ]
     assert events(app, "signin.refused") == []
 

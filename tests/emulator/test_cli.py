@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from portal.auth.entra import EntraClient
+from portal.config import load_config
 from portal.dev.emulator import DEMO_CLIENT_ID, DEMO_TENANT_ID
 from portal.dev.emulator.__main__ import default_logout_uris
+from portal.dev.emulator.tokens import GRAPH_RESOURCE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,3 +73,36 @@ def test_default_logout_uris() -> None:
         "http://127.0.0.1:5000/",
         "http://127.0.0.1:5000/login",
     ]
+
+
+def test_cli_with_certificate_gives_the_portal_a_certificate_entra_accepts(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    state = tmp_path_factory.mktemp("cli-cert")
+    env_file = state / "emulator.env"
+    command = [
+        sys.executable,
+        "-m",
+        "portal.dev.emulator",
+        "--port",
+        "0",
+        "--state-dir",
+        str(state),
+    ]
+    process = subprocess.Popen(
+        [*command, "--certificate", "--env-file", str(env_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        values = dict(line.split("=", 1) for line in _wait_for(env_file, process).splitlines())
+        config = load_config({**values, "PORTAL_ENV": "development"}, str(state))
+        token = EntraClient(config).acquire_app_token(GRAPH_RESOURCE)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)
+    assert values["ENTRA_CLIENT_SECRET"] == ""
+    assert "PRIVATE KEY" in Path(values["ENTRA_CLIENT_CERTIFICATE"]).read_text()
+    assert config["ENTRA_CLIENT_CERTIFICATE"] and token

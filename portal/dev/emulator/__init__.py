@@ -35,6 +35,9 @@ Tokens and consent::
     set_group_claims(client_id, enabled)   # False: neither `groups` nor the marker
     assign_app_role(client_id, user_or_group_id, role)   # `roles` claim; groups: direct members
     set_optional_claims(client_id, {"acct"})   # acct: 0 member, 1 guest
+    add_client_certificate(client_id, cert_pem) -> sha256 hex   # private_key_jwt, x5t#S256
+    add_federated_credential(client_id, issuer, subject, public_key_pem)   # workload identity
+    credentials.make_certificate(common_name) -> PEM with key and self-signed certificate
     grant_consent(tenant_id, scopes)    # explicit consent (default: whatever is asked for)
     revoke_scope(tenant_id, "GroupMember.Read.All")   # also removes the same app role
     rotate_signing_key() -> new kid     # the old key leaves the JWKS

@@ -20,6 +20,7 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from .core import Emulator
+from .credentials import make_certificate
 from .sample import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, SampleData
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:5000/auth/callback"
@@ -39,6 +40,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--post-logout-redirect-uri", action="append", dest="logout_uris")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
     parser.add_argument("--env-file", type=Path, help="write the KEY=VALUE lines here too")
+    parser.add_argument(
+        "--certificate",
+        action="store_true",
+        help="make the portal prove itself with a generated certificate instead of the secret",
+    )
     return parser.parse_args(argv)
 
 
@@ -51,17 +57,34 @@ def default_logout_uris(redirect_uris: list[str]) -> list[str]:
     return list(dict.fromkeys(uris))
 
 
-def env_lines(emu: Emulator, data: SampleData, secret: str) -> list[str]:
+def env_lines(
+    emu: Emulator, data: SampleData, secret: str, certificate: Path | None = None
+) -> list[str]:
     """Return the portal's environment for this emulator as KEY=VALUE lines."""
+    credential = (
+        [f"ENTRA_CLIENT_CERTIFICATE={certificate.resolve()}", "ENTRA_CLIENT_SECRET="]
+        if certificate
+        else [f"ENTRA_CLIENT_SECRET={secret}"]
+    )
     return [
         f"ENTRA_AUTHORITY_HOST={emu.url}",
         f"GRAPH_ENDPOINT={emu.url}",
         f"ENTRA_CA_BUNDLE={emu.ca_path.resolve()}",
         f"ENTRA_TENANT_ID={data.tenant_id}",
         f"ENTRA_CLIENT_ID={data.client_id}",
-        f"ENTRA_CLIENT_SECRET={secret}",
+        *credential,
         f"PORTAL_ADMIN_GROUP_IDS={data.portal_admins_group_id}",
     ]
+
+
+def client_certificate(emu: Emulator, client_id: str) -> Path:
+    """Create (once) the demo app's certificate in the state dir and upload it to the app."""
+    path = emu.state_dir / "client-certificate.pem"
+    if not path.is_file():
+        path.write_text(make_certificate("portal-demo"))
+        path.chmod(0o600)
+    emu.add_client_certificate(client_id, path.read_text())
+    return path
 
 
 def account_lines(emu: Emulator, data: SampleData) -> list[str]:
@@ -99,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     emu.latency = args.latency
     emu.start(port=args.port)
-    lines = env_lines(emu, data, args.client_secret)
+    certificate = client_certificate(emu, args.client_id) if args.certificate else None
+    lines = env_lines(emu, data, args.client_secret, certificate)
     print("\n".join(lines + account_lines(emu, data)), flush=True)
     if args.env_file:
         write_env_file(args.env_file, lines)

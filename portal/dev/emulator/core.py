@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import pki, sample
+from .credentials import FederatedCredential
 from .directory import GROUP, USER, Directory, DirObject
 from .faults import GraphFaults, Latency, RetryTracker, RuBudget
 from .models import DEFAULT_APP_ROLES, AuthCode, Client, RefreshGrant, TokenFault
@@ -235,6 +236,19 @@ class Emulator:
         principal = self.directory.require(principal_id, USER, GROUP)
         with self.lock:
             self.clients[client_id].role_assignments.setdefault(principal.id, set()).add(role)
+
+    def add_client_certificate(self, client_id: str, cert_pem: str | bytes) -> str:
+        """Upload a certificate to an app registration; return its SHA-256 thumbprint (hex)."""
+        with self.lock:
+            return self.clients[client_id].credentials.add_certificate(cert_pem)
+
+    def add_federated_credential(
+        self, client_id: str, issuer: str, subject: str, public_key_pem: str
+    ) -> None:
+        """Trust an outside issuer's tokens for one subject (audience api://AzureADTokenExchange)."""
+        credential = FederatedCredential(issuer, subject, public_key_pem)
+        with self.lock:
+            self.clients[client_id].credentials.federated.append(credential)
 
     def set_optional_claims(self, client_id: str, claims: Iterable[str]) -> None:
         """Switch optional ID-token claims on for one app (only "acct" is emulated)."""

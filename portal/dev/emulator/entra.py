@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 
+from .credentials import ASSERTION_TYPE, AssertionRefused
 from .directory import USER, DirObject, Tenant
 from .models import AuthCode, Client, RefreshGrant
 from .pki import b64url
@@ -421,6 +422,9 @@ def _authenticate_client(authority: Authority) -> Client | Response:
             700016,
             f"Application with identifier '{client_id}' was not found in the directory '{where}'.",
         )
+    assertion = request.form.get("client_assertion", "")
+    if assertion:
+        return _check_assertion(client, assertion)
     if not secret:
         return entra_error(
             "invalid_client",
@@ -438,6 +442,20 @@ def _authenticate_client(authority: Authority) -> Client | Response:
             f"'{client_id}'.",
             401,
         )
+    return client
+
+
+def _check_assertion(client: Client, assertion: str) -> Client | Response:
+    """Authenticate the client by a certificate-signed or federated client assertion."""
+    if request.form.get("client_assertion_type") != ASSERTION_TYPE:
+        return entra_error(
+            "invalid_request", 50027, f"client_assertion_type must be {ASSERTION_TYPE}.", 400
+        )
+    try:
+        client.credentials.verify(client.client_id, assertion, f"{emu().url}{request.path}")
+    except AssertionRefused as refused:
+        emu().count("token.assertion_refused")
+        return entra_error("invalid_client", refused.code, refused.message, 401)
     return client
 
 

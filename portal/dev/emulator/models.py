@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from .credentials import ClientCredentials
+
 DEFAULT_APP_ROLES = ("GroupMember.Read.All", "User.Read.All")
 # Service-principal object ids are derived, so a client keeps the same one in a tenant.
 _SP_NAMESPACE = uuid.UUID("8d6f3c55-2b41-4f0e-9a7e-5f3c1d2e6b70")
@@ -27,6 +29,8 @@ class Client:
     role_assignments: dict[str, set[str]] = field(default_factory=dict)
     # Optional ID-token claims switched on in the registration (only "acct" is emulated).
     optional_claims: set[str] = field(default_factory=set)
+    # Certificates and federated credentials: client authentication without the secret.
+    credentials: ClientCredentials = field(default_factory=ClientCredentials)
 
     def allowed_in(self, tenant_id: str) -> bool:
         """Return whether users of tenant_id may sign in to this app."""
