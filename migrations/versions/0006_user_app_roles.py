@@ -1,7 +1,7 @@
 """users.app_roles: the app roles of the last sign-in
 
-Revision ID: 0005approles
-Revises: 0004auditnames
+Revision ID: 0006approles
+Revises: 0005localname
 Create Date: 2026-12-06 03:00:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0005approles"
-down_revision = "0004auditnames"
+revision = "0006approles"
+down_revision = "0005localname"
 branch_labels = None
 depends_on = None
 
