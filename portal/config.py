@@ -217,6 +217,14 @@ def _authorize_options(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def _retention_days(env: Mapping[str, str]) -> int:
+    """Read AUDIT_RETENTION_DAYS: at least one day, so a purge never empties today's trail."""
+    days = _int(env, "AUDIT_RETENTION_DAYS", 365)
+    if days < 1:
+        raise ConfigError("AUDIT_RETENTION_DAYS must be at least 1")
+    return days
+
+
 def _proxy(env: Mapping[str, str]) -> str | None:
     """Read PORTAL_HTTPS_PROXY: an http(s) URL with a scheme and a host, or nothing."""
     value = (env.get("PORTAL_HTTPS_PROXY") or "").strip()
@@ -304,7 +312,7 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "PORTAL_LOG_FORMAT": _log_format(env),
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "ENTRA_CONFIGURED": False,
-        "AUDIT_RETENTION_DAYS": _int(env, "AUDIT_RETENTION_DAYS", 365),
+        "AUDIT_RETENTION_DAYS": _retention_days(env),
         "PORTAL_HTTPS_PROXY": _proxy(env),
         **_authorize_options(env),
         **_groups(env),

@@ -74,6 +74,7 @@ def test_a_complete_production_environment_loads(tmp_path: Path) -> None:
         ({"ENTRA_PROMPT": "always"}, "ENTRA_PROMPT"),
         ({"PORTAL_HTTPS_PROXY": "proxy.example.com:3128"}, "PORTAL_HTTPS_PROXY"),
         ({"AUDIT_RETENTION_DAYS": "a year"}, "AUDIT_RETENTION_DAYS"),
+        ({"AUDIT_RETENTION_DAYS": "0"}, "AUDIT_RETENTION_DAYS"),
         ({"ENTRA_CLIENT_CERTIFICATE": "/nonexistent/app.pem"}, "ENTRA_CLIENT_SECRET"),
         (
             {"ENTRA_CLIENT_SECRET": None, "ENTRA_CLIENT_CERTIFICATE": "/nonexistent/app.pem"},
