@@ -23,8 +23,9 @@ Directory (object ids are lower-case GUID strings; ``tenant_id=None`` means the 
     add_directory_role(tenant_id, display_name, role_template_id, object_id=None) -> str
     add_member(group_id, member_id); add_members(group_id, member_ids)  # users or nested groups
     remove_member(group_id, member_id); rename_group(group_id, name); delete_group(group_id)
-    set_user(object_id, *, email=None, display_name=None, upn=None)   # None = unchanged;
-                                        # email="" removes the email; shows in the next token
+    set_user(object_id, *, email=None, display_name=None, upn=None, account_enabled=None)
+                                        # None = unchanged; email="" removes the email
+    delete_user(object_id)              # groups/delta then omits its memberships, as Graph may
     transitive_group_ids(member_id) -> list[str]; user(oid); group(oid)
     load_sample_data(client_id, client_secret, redirect_uris, tenant_id=None,
                      post_logout_redirect_uris=()) -> SampleData   # see sample.py
@@ -50,6 +51,9 @@ Tokens and consent::
 Graph limits and faults::
 
     member_groups_limit = 11000; get_by_ids_limit = 1000
+    delta_page_size = 100               # /users/delta, /groups/delta without Prefer maxpagesize
+    delta_members_per_entry = 20        # a group's members@delta spread over several entries
+    expire_delta_links()                # every issued delta/next link: 410 syncStateNotFound
     graph_faults.add(kind, times=1, path_contains=None, retry_after=None)
     graph_faults.rate(kind, probability, seed=None, retry_after=None); graph_faults.clear()
         # kind: "429" (always with Retry-After, default 1), "503", "500", "hang"
@@ -66,7 +70,8 @@ Graph limits and faults::
 Counter names: "discovery", "jwks", "authorize", "token", "logout", "token.<grant_type>",
 "token.fault", "graph.me", "graph.user", "graph.memberOf", "graph.transitiveMemberOf" (the
 ``/microsoft.graph.group`` casts included), "graph.getMemberGroups", "graph.getMemberObjects",
-"graph.getByIds", "graph.group", "graph.groups", "graph.batch" (each inner request also counts
+"graph.getByIds", "graph.group", "graph.groups", "graph.usersDelta", "graph.groupsDelta",
+"graph.batch" (each inner request also counts
 under its own name), "graph.throttled" (429s sent), "graph.fault.<kind>", "graph.early_retry",
 "graph.ru" and "graph.ru_throttled" (with a budget), "unmatched".
 """

@@ -42,6 +42,10 @@ class Emulator:
         self.member_groups_limit = 11000
         self.get_by_ids_limit = 1000
         self.code_lifetime = 600
+        # Delta queries: links issued before the epoch changed are refused (410 syncStateNotFound).
+        self.delta_epoch = 0
+        self.delta_page_size = 100  # Graph's page size when the client states no preference
+        self.delta_members_per_entry = 20  # a bigger group's members spread over several entries
         self.token_lifetime = 3600
         self.lock = threading.RLock()
         self._latency = Latency()
@@ -182,13 +186,28 @@ class Emulator:
         email: str | None = None,
         display_name: str | None = None,
         upn: str | None = None,
+        account_enabled: bool | None = None,
     ) -> None:
         """Change a user's profile (None = unchanged, email="" removes it) for the next token."""
-        changes: dict[str, Any] = {"email": email, "display_name": display_name, "upn": upn}
+        changes: dict[str, Any] = {
+            "email": email,
+            "display_name": display_name,
+            "upn": upn,
+            "account_enabled": account_enabled,
+        }
         kept = {k: v for k, v in changes.items() if v is not None}
         if kept.get("email") == "":
             kept["email"] = None
         self.directory.update_user(object_id, **kept)
+
+    def delete_user(self, object_id: str) -> None:
+        """Delete a user: Graph answers 404 for it, and groups/delta leaves its memberships out."""
+        self.directory.delete_user(object_id)
+
+    def expire_delta_links(self) -> None:
+        """Make every delta and next link issued so far answer 410 Gone (syncStateNotFound)."""
+        with self.lock:
+            self.delta_epoch += 1
 
     def user(self, object_id: str) -> DirObject:
         """Return a user object (KeyError when unknown)."""

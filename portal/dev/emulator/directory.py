@@ -62,7 +62,24 @@ class DirObject:
     idp: str | None = None
     security_enabled: bool = True
     role_template_id: str | None = None
+    account_enabled: bool = True
     created: str = field(default_factory=_utc_stamp)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of the change log that delta queries read.
+
+    member_id is None for a change to the object itself; present is False for a removal (of
+    the object, or of member_id from the group).
+    """
+
+    tenant_id: str
+    kind: str
+    object_id: str
+    member_id: str | None = None
+    member_kind: str | None = None
+    present: bool = True
 
 
 def _domain_for(name: str) -> str:
@@ -84,6 +101,20 @@ class Directory:
         self._by_tenant: dict[tuple[str, str], dict[str, None]] = {}
         self._by_upn: dict[tuple[str, str], str] = {}
         self._closure: dict[str, tuple[str, ...]] = {}
+        # Append-only: a delta token is a position in this list, so replays are exact.
+        self.changes: list[Change] = []
+
+    def _log(self, obj: DirObject, member: DirObject | None = None, present: bool = True) -> None:
+        self.changes.append(
+            Change(
+                obj.tenant_id,
+                obj.kind,
+                obj.id,
+                member.id if member else None,
+                member.kind if member else None,
+                present,
+            )
+        )
 
     # -- tenants -------------------------------------------------------------------------
 
@@ -129,6 +160,7 @@ class Directory:
             self._by_tenant.setdefault((obj.tenant_id, obj.kind), {})[obj.id] = None
             if obj.upn:
                 self._by_upn[(obj.tenant_id, obj.upn.lower())] = obj.id
+            self._log(obj)
         return obj.id
 
     def add_user(
@@ -217,11 +249,28 @@ class Directory:
                 setattr(user, name, value)
             if user.upn:
                 self._by_upn[(user.tenant_id, user.upn.lower())] = user.id
+            self._log(user)
+
+    def delete_user(self, object_id: str) -> None:
+        """Delete a user; like Graph, the groups' change log does not mention its memberships."""
+        with self.lock:
+            user = self.require(object_id, USER)
+            for parent in list(self._parents.get(user.id, {})):
+                self._members.get(parent, {}).pop(user.id, None)
+            self._parents.pop(user.id, None)
+            del self.objects[user.id]
+            self._by_tenant[(user.tenant_id, USER)].pop(user.id, None)
+            if user.upn:
+                self._by_upn.pop((user.tenant_id, user.upn.lower()), None)
+            self._closure.clear()
+            self._log(user, present=False)
 
     def rename_group(self, group_id: str, name: str) -> None:
         """Change a group's display name."""
         with self.lock:
-            self.require(group_id, GROUP).display_name = name
+            group = self.require(group_id, GROUP)
+            group.display_name = name
+            self._log(group)
 
     def delete_group(self, group_id: str) -> None:
         """Delete a group and every membership that mentions it."""
@@ -234,6 +283,7 @@ class Directory:
             del self.objects[group.id]
             self._by_tenant[(group.tenant_id, GROUP)].pop(group.id, None)
             self._closure.clear()
+            self._log(group, present=False)
 
     # -- membership ----------------------------------------------------------------------
 
@@ -247,13 +297,22 @@ class Directory:
             self._members.setdefault(container.id, {})[member.id] = None
             self._parents.setdefault(member.id, {})[container.id] = None
             self._closure.clear()
+            self._log(container, member)
 
     def remove_member(self, container_id: str, member_id: str) -> None:
         """Remove a direct membership; a missing one is ignored."""
         with self.lock:
-            self._members.get(container_id.lower(), {}).pop(member_id.lower(), None)
+            had = self._members.get(container_id.lower(), {}).pop(member_id.lower(), False)
             self._parents.get(member_id.lower(), {}).pop(container_id.lower(), None)
             self._closure.clear()
+            container, member = self.get(container_id), self.get(member_id)
+            if had is None and container and member:
+                self._log(container, member, present=False)
+
+    def direct_members(self, group_id: str) -> list[DirObject]:
+        """Return the users and groups directly in a group."""
+        with self.lock:
+            return [self.objects[m] for m in self._members.get(group_id.lower(), {})]
 
     def direct_parents(self, member_id: str) -> list[DirObject]:
         """Return the groups and roles member_id belongs to directly."""

@@ -9,13 +9,13 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import batch, entra, graph, pki
+from . import batch, delta, entra, graph, pki
 
 if TYPE_CHECKING:
     from .core import Emulator
 
-# batch registers its route on graph.bp when imported; keep the import visibly used.
-_ROUTE_MODULES = (batch,)
+# batch and delta register their routes on graph.bp when imported; keep the imports used.
+_ROUTE_MODULES = (batch, delta)
 
 
 class QuietHandler(WSGIRequestHandler):
