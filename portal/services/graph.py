@@ -32,6 +32,14 @@ PAGE_SIZE = 999  # the largest $top transitiveMemberOf accepts
 PARALLEL_BATCHES = 4  # getByIds batches in flight at once for one sign-in
 MAX_ATTEMPTS = 5  # per request: bounds a run of Retry-After: 0 answers
 BACKOFF = (0.1, 0.4)  # seconds, uniform: the jittered wait before the one retry of a 5xx
+# A batch run (reconciliation) may wait longer than a sign-in: several jittered 5xx retries,
+# backing off exponentially, inside a run-level budget of its own.
+BATCH_BACKOFFS = 4
+BATCH_BUDGET_SECONDS = 900.0
+# Directory deltas ignore $top; this header asks for the largest pages (delta-query-users.md).
+MAX_PAGE_PREFER = "odata.maxpagesize=999"
+# How Graph says a delta link can no longer be used: read everything again.
+DELTA_EXPIRED_CODES = frozenset({"syncStateNotFound", "resyncRequired", "syncStateInvalid"})
 # getByIds is documented as needing Directory.Read.All, which the portal does not ask for; a
 # tenant that refuses it gets names from transitiveMemberOf instead, for this long.
 GET_BY_IDS_DENIED_SECONDS = 3600.0
@@ -49,6 +57,11 @@ class GraphError(Exception):
         self.reason = reason
         self.status = status
         self.code = code  # Graph's error code, e.g. Directory_ResultSizeLimitExceeded
+
+    @property
+    def delta_expired(self) -> bool:
+        """Tell whether Graph refused a delta link as too old (410 Gone, syncStateNotFound)."""
+        return self.status == 410 or self.code in DELTA_EXPIRED_CODES
 
 
 @dataclass
@@ -75,6 +88,14 @@ class GraphClient:
         """Open one sign-in's conversation with Graph; its budget starts now."""
         return GraphCall(self, access_token)
 
+    def batch_call(self, access_token: str, budget: float | None = None) -> GraphCall:
+        """Open a batch job's conversation with an app token: long budget, low priority."""
+        call = GraphCall(self, access_token)
+        call.deadline = time.monotonic() + (budget or BATCH_BUDGET_SECONDS)
+        call.priority = "Low"
+        call.max_backoffs = BATCH_BACKOFFS
+        return call
+
 
 _client_lock = threading.Lock()
 
@@ -97,14 +118,22 @@ class GraphCall:
         self.deadline = time.monotonic() + graph.budget
         self.calls = 0
         self._count_lock = threading.Lock()  # batches may be sent from several threads
+        # Sign-in is interactive: ask Graph to throttle it last (throttling.md).
+        self.priority = "High"
+        self.max_backoffs = 1
+        self.delta_link: str | None = None
 
     # -- what group sync asks ----------------------------------------------------------
 
-    def transitive_groups(self) -> dict[str, str | None]:
-        """Return every group the user is in, nesting included, with its name when visible."""
+    def transitive_groups(self, user_id: str | None = None) -> dict[str, str | None]:
+        """Return every group the user is in, nesting included, with its name when visible.
+
+        Without user_id: the signed-in user (/me); with it: that user (app token).
+        """
         # No OData cast: the cast is an advanced query served from an index that can lag,
         # and a group missing from a lagging answer would wrongly end a membership.
-        url = f"{self.graph.base}/me/transitiveMemberOf?$select=id,displayName&$top={PAGE_SIZE}"
+        who = f"users/{uuid.UUID(user_id)}" if user_id else "me"
+        url = f"{self.graph.base}/{who}/transitiveMemberOf?$select=id,displayName&$top={PAGE_SIZE}"
         groups: dict[str, str | None] = {}
         for item in self._pages(url):
             if item.get("@odata.type", GROUP_TYPE) == GROUP_TYPE:
@@ -172,6 +201,35 @@ class GraphCall:
         # so it is left out of this sign-in without being cached.
         return Lookup({i: n for i in ids if (n := groups.get(i))}, set())
 
+    def delta(self, start: str) -> Iterator[dict[str, Any]]:
+        """Yield the items of one delta round, from a path with options or a stored deltaLink.
+
+        When the round is complete, `delta_link` holds the link of the next round. A link
+        Graph refuses as too old raises GraphError whose `delta_expired` is true.
+        """
+        self.delta_link = None
+        url = start if start.startswith("https://") else f"{self.graph.base}{start}"
+        self._check_on_graph(url, url)
+        while True:
+            payload = self._request("GET", url, prefer=MAX_PAGE_PREFER)
+            yield from _values(payload, url)
+            next_link = payload.get("@odata.nextLink")
+            delta_link = payload.get("@odata.deltaLink")
+            if isinstance(delta_link, str) and next_link is None:
+                self.delta_link = self._check_on_graph(delta_link, url)
+                return
+            if not isinstance(next_link, str):
+                raise GraphError(
+                    f"Graph's answer on {_path(url)} has neither a next nor a delta link"
+                )
+            url = self._check_on_graph(next_link, url)
+
+    def _check_on_graph(self, link: str, url: str) -> str:
+        """Return link when it points at the configured Graph: the token goes where it points."""
+        if not link.startswith(self.graph.base + "/"):
+            raise GraphError(f"Graph's next page on {_path(url)} points outside Graph")
+        return link
+
     # -- HTTP --------------------------------------------------------------------------
 
     def _pages(self, url: str) -> Iterator[dict[str, Any]]:
@@ -188,39 +246,44 @@ class GraphCall:
                 raise GraphError(f"Graph's next page on {_path(url)} points outside Graph")
             next_url = link
 
-    def _request(self, method: str, url: str, body: Any = None) -> dict[str, Any]:
-        """Send one Graph request, honouring Retry-After and retrying a 5xx once."""
-        backed_off = False
-        for _ in range(MAX_ATTEMPTS):
-            response = self._send(method, url, body)
+    def _request(
+        self, method: str, url: str, body: Any = None, prefer: str | None = None
+    ) -> dict[str, Any]:
+        """Send one Graph request, honouring Retry-After and retrying a 5xx with jitter."""
+        backoffs = 0
+        for _ in range(MAX_ATTEMPTS + self.max_backoffs - 1):
+            response = self._send(method, url, body, prefer)
             if response.status_code == 200:
                 return _json(response, url)
-            wait, is_backoff = self._retry_wait(response, url, backed_off)
-            backed_off = backed_off or is_backoff
+            wait, is_backoff = self._retry_wait(response, url, backoffs)
+            backoffs += is_backoff
             time.sleep(wait)
         raise GraphError(f"Graph kept throttling {_path(url)} after {MAX_ATTEMPTS} attempts")
 
     def _retry_wait(
-        self, response: requests.Response, url: str, backed_off: bool
+        self, response: requests.Response, url: str, backoffs: int
     ) -> tuple[float, bool]:
-        """Return how long to wait before retrying, and whether that is the 5xx backoff."""
+        """Return how long to wait before retrying, and whether that is a 5xx backoff."""
         status, left = response.status_code, self.remaining()
         retry_after = _retry_after(response) if status in (429, 503) else None
         if retry_after is not None:
             if retry_after >= left:
                 raise GraphError(
                     f"Graph throttled {_path(url)} ({status}, Retry-After {retry_after:g} s)"
-                    f" past the sign-in budget ({left:.1f} s left)",
+                    f" past the time budget ({left:.1f} s left)",
                     status,
                 )
             return retry_after, False
-        if (status == 429 or status >= 500) and not backed_off:
-            wait = random.uniform(*BACKOFF)  # noqa: S311 - jitter, not secrecy
+        if (status == 429 or status >= 500) and backoffs < self.max_backoffs:
+            low, high = BACKOFF
+            wait = random.uniform(low, high) * 2**backoffs  # noqa: S311 - jitter, not secrecy
             if wait < left:
                 return wait, True
         raise GraphError(_failure(response, url), status, _error_code(response))
 
-    def _send(self, method: str, url: str, body: Any) -> requests.Response:
+    def _send(
+        self, method: str, url: str, body: Any, prefer: str | None = None
+    ) -> requests.Response:
         """Send one HTTP request within what is left of the budget, and count it."""
         if not self._token:
             raise GraphError("the sign-in returned no Graph access token")
@@ -231,10 +294,11 @@ class GraphCall:
         headers = {
             "Authorization": f"Bearer {self._token}",
             "Accept": "application/json",
-            # Sign-in is interactive: ask Graph to throttle it last (throttling.md).
-            "x-ms-throttle-priority": "High",
+            "x-ms-throttle-priority": self.priority,
             "client-request-id": str(uuid.uuid4()),
         }
+        if prefer:
+            headers["Prefer"] = prefer
         with self._count_lock:
             self.calls += 1
         try:
@@ -309,7 +373,7 @@ def _failure(response: requests.Response, url: str) -> str:
     detail = f"{response.status_code}{' ' + code if code else ''}"
     hints = {
         401: "the access token was refused",
-        403: "permission missing (GroupMember.Read.All needs admin consent)",
+        403: "permission missing (GroupMember.Read.All, User.Read.All need admin consent)",
     }
     hint = hints.get(response.status_code, "error")
     return f"Graph answered {_path(url)} with {detail}: {hint}"
@@ -330,14 +394,14 @@ def _path(url: str) -> str:
     return urlsplit(url).path.removeprefix("/v1.0") or "/"
 
 
-def check_groups_readable(access_token: str) -> None:
-    """List one group with an application token; raise GraphError unless Graph allows it.
+def check_groups_readable(access_token: str, collection: str = "groups") -> None:
+    """List one group (or user) with an application token; raise GraphError unless allowed.
 
     The configuration check's Graph step (portal.diagnostics): it proves Graph answers
-    and that the app's own permission covers reading groups.
+    and that the app's own permissions cover reading groups and users (reconciliation).
     """
     graph = client()
-    url = f"{graph.base}/groups"
+    url = f"{graph.base}/{collection}"
     try:
         response = graph.session.get(
             url,

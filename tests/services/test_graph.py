@@ -150,7 +150,7 @@ def test_retry_after_as_an_http_date_is_honoured(waits: list[float]) -> None:
 def test_retry_after_past_the_budget_fails_at_once(waits: list[float]) -> None:
     call, session = call_with(answer(429, **{"Retry-After": "5"}), budget=4.0)
 
-    with pytest.raises(graph.GraphError, match="past the sign-in budget"):
+    with pytest.raises(graph.GraphError, match="past the time budget"):
         call.transitive_groups()
     assert waits == []
     assert len(session.sent) == 1
@@ -243,3 +243,77 @@ def test_member_group_ids_other_failures_raise(response: requests.Response) -> N
 
     with pytest.raises(graph.GraphError):
         call.member_group_ids()
+
+
+# -- delta rounds (reconciliation) -----------------------------------------------------------
+
+
+def batch_with(*answers: requests.Response, budget: float = 60.0) -> tuple[graph.GraphCall, Any]:
+    """Open a batch GraphCall (app token, run budget) whose session answers from the script."""
+    client = graph.GraphClient({"GRAPH_ENDPOINT": BASE})
+    session = ScriptedSession(*answers)
+    client.session = session  # type: ignore[assignment]
+    return client.batch_call(TOKEN, budget), session
+
+
+def test_delta_follows_next_links_and_keeps_the_delta_link() -> None:
+    next_link = f"{BASE}/v1.0/users/delta?$skiptoken=A"
+    delta_link = f"{BASE}/v1.0/users/delta?$deltatoken=B"
+    call, session = batch_with(
+        answer(body={"value": [{"id": "1"}], "@odata.nextLink": next_link}),
+        answer(body={"value": [{"id": "2"}], "@odata.deltaLink": delta_link}),
+    )
+
+    items = list(call.delta("/users/delta?$select=id,accountEnabled"))
+
+    assert [i["id"] for i in items] == ["1", "2"]
+    assert call.delta_link == delta_link
+    assert session.sent[0]["url"] == f"{BASE}/v1.0/users/delta?$select=id,accountEnabled"
+    assert session.sent[1]["url"] == next_link
+    assert all(s["headers"]["Prefer"] == "odata.maxpagesize=999" for s in session.sent)
+    assert all(s["headers"]["x-ms-throttle-priority"] == "Low" for s in session.sent)
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        answer(410, {"error": {"code": "syncStateNotFound"}}),
+        answer(400, {"error": {"code": "syncStateNotFound"}}),
+    ],
+)
+def test_a_refused_delta_link_is_reported_as_expired(refusal: requests.Response) -> None:
+    call, _ = batch_with(refusal)
+    with pytest.raises(graph.GraphError) as caught:
+        list(call.delta(f"{BASE}/v1.0/users/delta?$deltatoken=old"))
+    assert caught.value.delta_expired
+    assert call.delta_link is None
+
+
+def test_delta_page_without_any_link_is_malformed() -> None:
+    call, _ = batch_with(answer(body={"value": [{"id": "1"}]}))
+    with pytest.raises(graph.GraphError, match="neither a next nor a delta link"):
+        list(call.delta("/groups/delta"))
+
+
+def test_delta_link_pointing_elsewhere_is_refused() -> None:
+    call, _ = batch_with(answer(body={"value": [], "@odata.deltaLink": "https://evil.test/x"}))
+    with pytest.raises(graph.GraphError, match="outside Graph"):
+        list(call.delta("/groups/delta"))
+
+
+def test_batch_call_retries_5xx_several_times_with_growing_jitter(waits: list[float]) -> None:
+    done = {"value": [], "@odata.deltaLink": f"{BASE}/v1.0/groups/delta?$deltatoken=C"}
+    call, _ = batch_with(answer(500), answer(502), answer(504), answer(body=done))
+
+    list(call.delta("/groups/delta"))
+
+    assert len(waits) == 3
+    assert waits[2] >= graph.BACKOFF[0] * 4
+    assert call.calls == 4
+
+
+def test_batch_call_fails_when_retry_after_passes_the_run_budget(waits: list[float]) -> None:
+    call, _ = batch_with(answer(429, {}, **{"Retry-After": "120"}), budget=60.0)
+    with pytest.raises(graph.GraphError, match="past the time budget"):
+        list(call.delta("/groups/delta"))
+    assert waits == []
