@@ -280,6 +280,7 @@ def _groups(env: Mapping[str, str]) -> dict[str, Any]:
         "GROUP_SYNC_FILTER": pattern,
         "GROUP_NAME_TTL_SECONDS": _int(env, "GROUP_NAME_TTL_SECONDS", 86400),
         "PORTAL_ADMIN_GROUP_IDS": admin_ids,
+        "RECONCILE_MAX_CHANGES": _int(env, "RECONCILE_MAX_CHANGES", 500),
     }
 
 

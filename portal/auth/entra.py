@@ -243,14 +243,14 @@ class EntraClient:
         endpoint = endpoint or f"{self.authority}/oauth2/v2.0/logout"
         return f"{endpoint}?{urlencode({'post_logout_redirect_uri': post_logout_redirect_uri})}"
 
-    def acquire_app_token(self, resource: str) -> str:
+    def acquire_app_token(self, resource: str, tenant: str | None = None) -> str:
         """Get an application token for `resource` (client-credentials grant), or raise SignInError.
 
-        A fresh MSAL application each time: this is a configuration check, so an answer cached
-        from an earlier attempt must not stand in for the current one. The grant needs a real
-        tenant, so a multi-tenant setup asks in its first allowed tenant.
+        A fresh MSAL application each time: a configuration check or a reconciliation run must
+        not be answered from an earlier attempt. The grant needs a real tenant: `tenant`, or
+        the configured one, or in a multi-tenant setup the first allowed tenant.
         """
-        tenant = (
+        tenant = tenant or (
             self.allowed_tenants[0] if self.tenant in {"organizations", "common"} else self.tenant
         )
         authority = f"{self.authority.rsplit('/', 1)[0]}/{tenant}"

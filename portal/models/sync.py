@@ -15,6 +15,7 @@ SKIPPED = "skipped"
 # SyncRecord.source: where the group IDs came from.
 FROM_CLAIM = "claim"
 FROM_GRAPH = "graph"
+FROM_RECONCILE = "reconcile"
 
 
 class SyncRecord(Base):

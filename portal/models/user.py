@@ -41,6 +41,9 @@ class User(UserMixin, Base):
     password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(256))
     is_active: so.Mapped[bool] = so.mapped_column(default=True)
     is_admin: so.Mapped[bool] = so.mapped_column(default=False)
+    # True while the user is disabled because Entra disabled or deleted them (reconciliation):
+    # only such a user is enabled again when Entra enables them; an admin's disable wins.
+    is_entra_disabled: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     created_at: so.Mapped[timestamp]
     last_login_at: so.Mapped[optional_timestamp]
     # The app roles (`roles` claim) of the last Entra sign-in.

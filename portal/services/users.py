@@ -169,6 +169,8 @@ def find_user(
 
 def set_active(user: User, is_active: bool) -> bool:
     """Enable or disable a user; return whether anything changed."""
+    # An admin's word replaces Entra's: reconciliation no longer re-enables this user.
+    user.is_entra_disabled = False
     if user.is_active == is_active:
         return False
     user.is_active = is_active
