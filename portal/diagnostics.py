@@ -133,6 +133,11 @@ def run_checks() -> list[Check]:
         if token
         else _skipped("Graph reachable, groups readable", "no application token to call Graph with")
     )
+    checks.append(
+        _step("Users readable (reconciliation)", lambda: _graph_users(token))[0]
+        if token
+        else _skipped("Users readable (reconciliation)", "no application token to call Graph with")
+    )
     return checks
 
 
@@ -217,3 +222,17 @@ def _graph_groups(token: str) -> tuple[str, None]:
             ) from None
         raise CheckFailed(exc.reason) from None
     return "Graph answered and the application may read groups", None
+
+
+def _graph_users(token: str) -> tuple[str, None]:
+    """List one user with the application token: `sync reconcile` reads users/delta."""
+    try:
+        graph.check_groups_readable(token, "users")
+    except graph.GraphError as exc:
+        if exc.status == 403:
+            raise CheckFailed(
+                f"{exc.reason}: grant the application permission User.Read.All and an admin's "
+                "consent (sync reconcile reads users)"
+            ) from None
+        raise CheckFailed(exc.reason) from None
+    return "the application may read users", None

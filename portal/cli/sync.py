@@ -8,12 +8,10 @@ from typing import Any
 
 import click
 import sqlalchemy as sa
-from flask import current_app
 
 from portal.auth import entra
 from portal.cli.base import PortalGroup, echo_json, echo_table, iso
 from portal.cli.users import JSON_HELP
-from portal.config import CLOUDS
 from portal.extensions import db
 from portal.models import SyncRecord
 from portal.models.sync import FAILED
@@ -81,9 +79,8 @@ def sync_status(as_json: bool, object_id: str | None, limit: int, failed: bool) 
 
 def app_token(tenant_id: str) -> str:
     """Return an application token for Graph in a tenant, by client credentials (MSAL)."""
-    resource = CLOUDS[current_app.config.get("ENTRA_CLOUD") or "global"][1]
     try:
-        return entra.client().acquire_app_token(resource, tenant_id)
+        return entra.client().acquire_app_token(graph.client().resource, tenant_id)
     except entra.SignInError as exc:
         raise graph.GraphError(f"no application token: {exc.reason}") from None
 

@@ -28,6 +28,7 @@ def test_every_step_passes_against_a_working_tenant(app: Flask) -> None:
         "Signing keys (JWKS) readable": (True, False),
         "Client credentials accepted": (True, False),
         "Graph reachable, groups readable": (True, False),
+        "Users readable (reconciliation)": (True, False),
     }
 
 
@@ -51,8 +52,27 @@ def test_an_app_without_group_permission_fails_the_graph_step_with_advice(
     )
     app = make_app(ENTRA_CLIENT_ID=NO_ROLES_CLIENT)
     with app.app_context():
-        graph = diagnostics.run_checks()[-1]
+        checks = {c.name: c for c in diagnostics.run_checks()}
+    graph = checks["Graph reachable, groups readable"]
     assert not graph.ok and "403" in graph.detail and "GroupMember.Read.All" in graph.detail
+
+
+def test_an_app_without_user_permission_fails_the_reconciliation_step(
+    make_app: Callable[..., Flask], emulator: Any
+) -> None:
+    emulator.register_client(
+        NO_ROLES_CLIENT,
+        CLIENT_SECRET,
+        redirect_uris=[],
+        tenant_id=emulator.tenant_id,
+        app_roles=("GroupMember.Read.All",),
+    )
+    app = make_app(ENTRA_CLIENT_ID=NO_ROLES_CLIENT)
+    with app.app_context():
+        checks = {c.name: c for c in diagnostics.run_checks()}
+    assert checks["Graph reachable, groups readable"].ok
+    users = checks["Users readable (reconciliation)"]
+    assert not users.ok and "403" in users.detail and "User.Read.All" in users.detail
 
 
 def test_an_unreachable_sign_in_host_fails_discovery_and_skips_the_keys(
@@ -76,7 +96,7 @@ def test_the_page_masks_secrets_and_records_the_check_in_the_audit_log(app: Flas
     checked = post(client, "/admin/config/check")
 
     assert checked.status_code == 200
-    assert checked.text.count("step step-ok") == 5 and "all passed" in checked.text
+    assert checked.text.count("step step-ok") == 6 and "all passed" in checked.text
     assert CLIENT_SECRET not in checked.text
     assert "config.checked" in client.get("/admin/audit").text
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from portal.emulator import Emulator
+from portal.dev.emulator import Emulator
 
 from .conftest import Driver, Graph
 
@@ -170,3 +169,12 @@ def test_delta_shares_the_fault_injection(emu: Emulator, app_graph: Graph) -> No
     emu.graph_faults.add("503", path_contains="/groups/delta")
     assert app_graph.get("/groups/delta").status_code == 503
     assert app_graph.get("/groups/delta").status_code == 200
+
+
+def test_users_list_needs_user_read_all(
+    emu: Emulator, driver: Driver, app_graph: Graph, tenant: dict[str, str]
+) -> None:
+    assert len(app_graph.get("/users?$top=1&$select=id").json()["value"]) == 1
+    emu.revoke_scope(tenant["tid"], "User.Read.All")
+    result = driver.app(tenant["tid"]).acquire_token_for_client(GRAPH_DEFAULT)
+    assert Graph(emu, result["access_token"]).get("/users").status_code == 403

@@ -70,10 +70,10 @@ Graph limits and faults::
 Counter names: "discovery", "jwks", "authorize", "token", "logout", "token.<grant_type>",
 "token.fault", "graph.me", "graph.user", "graph.memberOf", "graph.transitiveMemberOf" (the
 ``/microsoft.graph.group`` casts included), "graph.getMemberGroups", "graph.getMemberObjects",
-"graph.getByIds", "graph.group", "graph.groups", "graph.usersDelta", "graph.groupsDelta",
-"graph.batch" (each inner request also counts
-under its own name), "graph.throttled" (429s sent), "graph.fault.<kind>", "graph.early_retry",
-"graph.ru" and "graph.ru_throttled" (with a budget), "unmatched".
+"graph.getByIds", "graph.group", "graph.groups", "graph.users", "graph.usersDelta",
+"graph.groupsDelta", "graph.batch" (each inner request also counts under its own name),
+"graph.throttled" (429s sent), "graph.fault.<kind>", "graph.early_retry", "graph.ru" and
+"graph.ru_throttled" (with a budget), "unmatched".
 """
 
 from __future__ import annotations

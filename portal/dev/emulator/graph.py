@@ -538,6 +538,17 @@ def list_groups() -> Response:
     return collection(groups, _context("groups", _select()), render_group)
 
 
+def list_users() -> Response:
+    """GET /users (paged; application permission User.Read.All)."""
+    if not _principal().may(USER_READ_ALL):
+        return _denied()
+    problem = _advanced_query_problem(cast=False)
+    if problem:
+        return problem
+    users = emu().directory.listing(_principal().tid, USER)
+    return collection(users, _context("users", _select()), render_user)
+
+
 def _wanted_types(raw: Any) -> set[str] | None | Response:
     if raw is None:
         return None
@@ -605,6 +616,7 @@ def _register_routes() -> None:
     bp.add_url_rule("/users/<user_id>", endpoint="user", view_func=get_user)
     bp.add_url_rule("/groups/<group_id>", endpoint="group", view_func=get_group)
     bp.add_url_rule("/groups", endpoint="groups", view_func=list_groups)
+    bp.add_url_rule("/users", endpoint="users", view_func=list_users)
     bp.add_url_rule(
         "/directoryObjects/getByIds", endpoint="getByIds", view_func=get_by_ids, methods=["POST"]
     )
