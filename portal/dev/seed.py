@@ -133,6 +133,7 @@ def _users(
             "password_hash": None,
             "is_active": rng.random() > 0.02,
             "is_admin": n % 5000 == 0,
+            "is_entra_disabled": False,
             "created_at": created,
             "last_login_at": None
             if rng.random() < 0.1
