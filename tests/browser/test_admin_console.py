@@ -130,7 +130,7 @@ def test_local_admin_walks_the_console_disables_a_user_and_adds_a_membership(
     nav(page, "Configuration")
     page.get_by_role("button", name="Check configuration").click()
     expect(page.get_by_text("all passed")).to_be_visible()
-    expect(page.locator(".step-ok")).to_have_count(5)
+    expect(page.locator(".step-ok")).to_have_count(6)
     shot(page, "config")
 
     nav(page, "Overview")
