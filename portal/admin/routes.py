@@ -20,6 +20,7 @@ NAV = [
     ("admin.users_list", "Users", {"users", "user"}),
     ("admin.groups_list", "Groups", {"groups", "group"}),
     ("admin.sync_list", "Sync activity", {"sync"}),
+    ("admin.reconcile_list", "Reconciliation", {"reconcile"}),
     ("admin.audit_list", "Audit log", {"audit"}),
     ("admin.config_show", "Configuration", {"config"}),
 ]

@@ -21,6 +21,7 @@ from flask import Flask, current_app
 
 from portal.auth.tokens import JwksCache, TokenError, verify_id_token
 from portal.http import http_session
+from portal.services import graph
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +274,18 @@ class EntraClient:
             description = str(result.get("error_description") or "").partition("\n")[0]
             raise SignInError(f"Entra answered {result.get('error')}: {description[:200]}")
         return str(result["access_token"])
+
+
+def graph_app_token(tenant_id: str) -> str:
+    """Return an application token for Graph in one tenant (client credentials).
+
+    The token provider of `sync reconcile` and the admin's re-sync: a refusal becomes a
+    GraphError, which fails that tenant's run like any other Graph failure.
+    """
+    try:
+        return client().acquire_app_token(graph.client().resource, tenant_id)
+    except SignInError as exc:
+        raise graph.GraphError(f"no application token: {exc.reason}") from None
 
 
 def _brief(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from portal.cli.users import JSON_HELP
 from portal.extensions import db
 from portal.models import SyncRecord
 from portal.models.sync import FAILED
-from portal.services import graph, reconcile
+from portal.services import reconcile
 
 
 @click.group("sync", cls=PortalGroup)
@@ -77,14 +77,6 @@ def sync_status(as_json: bool, object_id: str | None, limit: int, failed: bool) 
     )
 
 
-def app_token(tenant_id: str) -> str:
-    """Return an application token for Graph in a tenant, by client credentials (MSAL)."""
-    try:
-        return entra.client().acquire_app_token(graph.client().resource, tenant_id)
-    except entra.SignInError as exc:
-        raise graph.GraphError(f"no application token: {exc.reason}") from None
-
-
 @sync_cli.command("reconcile")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option("--full", is_flag=True, help="Read everything again instead of the changes.")
@@ -93,7 +85,7 @@ def sync_reconcile(as_json: bool, full: bool, force: bool) -> None:
     """Reconcile users and memberships with Entra once (Graph delta queries)."""
     # Logs go to stdout; during the run they go to stderr so stdout stays one JSON object.
     with contextlib.redirect_stdout(sys.stderr):
-        outcome = reconcile.run(app_token, full=full, force=force)
+        outcome = reconcile.run(entra.graph_app_token, full=full, force=force)
     if as_json:
         echo_json(outcome.as_json())
     else:

@@ -551,8 +551,10 @@ def _ancestors(start: str, parents: dict[str, list[str]], wanted: set[str]) -> f
     return frozenset(seen & wanted)
 
 
-def _memberships(tenant_id: str) -> dict[int, list[tuple[int, int, str, str]]]:
-    """Return the known users' memberships: user id -> (membership id, group id, source, name)."""
+def _memberships(
+    tenant_id: str, user_id: int | None = None
+) -> dict[int, list[tuple[int, int, str, str]]]:
+    """Return known users' memberships: user id -> (membership id, group id, source, name)."""
     query = (
         sa.select(
             GroupMembership.user_id,
@@ -565,9 +567,11 @@ def _memberships(tenant_id: str) -> dict[int, list[tuple[int, int, str, str]]]:
         .join(User, User.id == GroupMembership.user_id)
         .where(User.user_type == EXTERNAL, User.tenant_id == tenant_id)
     )
+    if user_id is not None:
+        query = query.where(User.id == user_id)
     found: dict[int, list[tuple[int, int, str, str]]] = {}
-    for user_id, membership_id, group_id, source, name in db.session.execute(query):
-        found.setdefault(user_id, []).append((membership_id, group_id, source, name))
+    for uid, membership_id, group_id, source, name in db.session.execute(query):
+        found.setdefault(uid, []).append((membership_id, group_id, source, name))
     return found
 
 
@@ -633,6 +637,30 @@ def _membership_changes(
         for mid, gid, source, name in memberships
         if source == MEMBERSHIP_ENTRA and gid not in wanted and gid not in unnamed
     ]
+
+
+# -- one user, on an admin's request ----------------------------------------------------------
+
+
+def preview_user(user: User, group_ids: Iterable[str]) -> UserChange:
+    """Work out one user's membership and admin changes from their transitive group IDs."""
+    tenant_id = user.tenant_id or ""
+    linked = _linked_groups(tenant_id)
+    names = {oid: name for oid, (_, name, _) in linked.items()}
+    in_groups = {i.lower() for i in group_ids}
+    change = UserChange(user.id, user.object_id or "", user.label)
+    current = _memberships(tenant_id, user.id).get(user.id, [])
+    _membership_changes(change, in_groups, linked, names, current, _filter())
+    is_admin = not _admin_ids().isdisjoint(in_groups)
+    if is_admin != user.is_admin:
+        change.admin = is_admin
+    return change
+
+
+def apply_user(user: User, change: UserChange) -> None:
+    """Apply a previewed change to one user (the caller commits)."""
+    _apply_user(user, change)
+    db.session.flush()
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from portal.dev.emulator import Emulator
 
 from .conftest import Driver, Graph

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from portal.cli.sync import app_token
+from portal.auth.entra import graph_app_token as app_token
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -27,6 +27,7 @@ from portal.models import (
 )
 from portal.models.group import MEMBERSHIP_MANUAL
 from portal.services import reconcile, users
+from tests.admin.conftest import local_sign_in, make_local, post
 from tests.conftest import CLIENT_ID, sign_in
 
 
@@ -540,3 +541,76 @@ def groups_of_full(app: Flask, oid: str) -> set[str]:
             .where(User.object_id == oid, GroupMembership.source == "entra")
         )
         return set(db.session.scalars(query))
+
+
+# -- the console: runs, applying a held run, one user's re-sync --------------------------------
+
+
+def admin_client(app: Flask) -> Any:
+    """A local admin signed in on a test client of this portal."""
+    make_local(app, "recon-admin", is_admin=True)
+    client = app.test_client()
+    assert local_sign_in(client, "recon-admin").status_code == 302
+    return client
+
+
+def user_id(app: Flask, oid: str) -> int:
+    """Return the portal's id of an External user."""
+    with app.app_context():
+        return db.session.scalars(sa.select(User.id).where(User.object_id == oid)).one()
+
+
+def test_held_run_lists_its_proposals_and_apply_anyway_applies_them(
+    app: Flask, emu: Any, directory: Directory
+) -> None:
+    signed_in(app, emu, directory, "ann", "bob")
+    run(app)
+    app.config["RECONCILE_MAX_CHANGES"] = 1
+    emu.remove_member(directory.groups["Outer"], directory.groups["Inner"])
+    emu.remove_member(directory.groups["Outer"], directory.users["bob"])
+    assert run(app).status == "held"
+    client = admin_client(app)
+
+    page = client.get("/admin/reconcile")
+
+    assert page.status_code == 200
+    assert "Apply anyway" in page.text and "Bob" in page.text and "held" in page.text
+    applied = post(client, "/admin/reconcile/apply", follow_redirects=True)
+    assert applied.status_code == 200 and "Reconciliation applied" in applied.text
+    assert "Outer" not in groups_of(app, directory.users["bob"])
+    with app.app_context():
+        newest = db.session.scalars(
+            sa.select(ReconcileRun).order_by(ReconcileRun.id.desc())
+        ).first()
+        assert newest is not None and (newest.status, newest.actor) == ("ok", "recon-admin")
+    assert "Apply anyway" not in client.get("/admin/reconcile").text
+
+
+def test_resync_previews_then_applies_on_confirmation(
+    app: Flask, emu: Any, directory: Directory
+) -> None:
+    signed_in(app, emu, directory, "ann")
+    emu.remove_member(directory.groups["Inner"], directory.users["ann"])
+    client = admin_client(app)
+    uid = user_id(app, directory.users["ann"])
+
+    assert f"/admin/users/{uid}/resync" in client.get(f"/admin/users/{uid}").text
+    preview = client.get(f"/admin/users/{uid}/resync")
+
+    assert preview.status_code == 200 and "Apply these changes" in preview.text
+    assert "Inner" in preview.text
+    assert set(groups_of(app, directory.users["ann"])) == {"All users", "Inner", "Outer"}
+    done = post(client, f"/admin/users/{uid}/resync", follow_redirects=True)
+    assert done.status_code == 200 and "re-synced" in done.text
+    assert set(groups_of(app, directory.users["ann"])) == {"All users"}
+    with app.app_context():
+        record = db.session.scalars(sa.select(SyncRecord).order_by(SyncRecord.id.desc())).first()
+        assert record is not None and record.source == "reconcile"
+
+
+def test_reconcile_page_is_for_admins_only(app: Flask, emu: Any, directory: Directory) -> None:
+    make_local(app, "plain", is_admin=False)
+    client = app.test_client()
+    assert app.test_client().get("/admin/reconcile").status_code == 302
+    local_sign_in(client, "plain")
+    assert client.get("/admin/reconcile").status_code == 403

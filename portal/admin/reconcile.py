@@ -1,0 +1,90 @@
+"""Admin view of reconciliation: the runs, a held run's proposals, and one user's re-sync."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import flash, render_template
+from werkzeug.wrappers import Response
+
+from portal.admin.routes import actor, back, bp, describe_user, refused
+from portal.auth import entra
+from portal.extensions import db
+from portal.models import ReconcileRun, User
+from portal.services import audit, graph, reconcile
+
+RECENT_RUNS = 50
+
+
+@bp.get("/reconcile")
+def reconcile_list() -> str:
+    """List reconciliation runs newest first; a held newest run can be applied anyway."""
+    runs = db.session.scalars(
+        sa.select(ReconcileRun)
+        .order_by(ReconcileRun.started_at.desc(), ReconcileRun.id.desc())
+        .limit(RECENT_RUNS)
+    ).all()
+    return render_template("admin/reconcile/list.html", runs=runs)
+
+
+@bp.post("/reconcile/apply")
+def reconcile_apply() -> Response:
+    """Run a reconciliation that applies even above RECONCILE_MAX_CHANGES (confirmed)."""
+    outcome = reconcile.run(entra.graph_app_token, force=True, actor=actor())
+    if outcome.status == "ok":
+        flash(
+            f"Reconciliation applied: {outcome.users_disabled} user(s) disabled, "
+            f"{outcome.memberships_removed} membership(s) removed, "
+            f"{outcome.memberships_added} added.",
+            "success",
+        )
+    else:
+        flash(f"Reconciliation {outcome.status}: {outcome.reason}", "error")
+    return back("admin.reconcile_list")
+
+
+def _preview(user: User) -> reconcile.UserChange | None:
+    """Read the user's transitive groups with the app token and work out the change."""
+    try:
+        call = graph.client().call(entra.graph_app_token(user.tenant_id or ""))
+        groups = call.transitive_groups(user.object_id)
+    except graph.GraphError as exc:
+        flash(f"Graph could not be read: {exc.reason}", "error")
+        return None
+    return reconcile.preview_user(user, groups)
+
+
+@bp.get("/users/<int:user_id>/resync")
+def user_resync_preview(user_id: int) -> str | Response:
+    """Preview what a re-sync from Entra would change for this user."""
+    user = db.get_or_404(User, user_id)
+    if not user.is_external:
+        refused("Only users from Entra ID can be re-synced.")
+        return back("admin.user_detail", user_id=user.id)
+    change = _preview(user)
+    if change is None:
+        return back("admin.user_detail", user_id=user.id)
+    db.session.rollback()  # a preview writes nothing
+    return render_template("admin/reconcile/resync.html", user=user, change=change)
+
+
+@bp.post("/users/<int:user_id>/resync")
+def user_resync_apply(user_id: int) -> Response:
+    """Apply a re-sync from Entra, read afresh, to this user's memberships and admin status."""
+    user = db.get_or_404(User, user_id)
+    change = _preview(user) if user.is_external else None
+    if change is None:
+        return back("admin.user_detail", user_id=user.id)
+    reconcile.apply_user(user, change)
+    audit.record(
+        actor(),
+        "user.resynced",
+        describe_user(user),
+        added=sorted(n for _, n in change.add),
+        removed=sorted(n for _, _, n in change.remove),
+    )
+    db.session.commit()
+    flash(
+        f"{user.label} re-synced: {len(change.add)} group(s) joined, {len(change.remove)} left.",
+        "success",
+    )
+    return back("admin.user_detail", user_id=user.id)
