@@ -26,13 +26,24 @@ def reconcile_list() -> str:
     return render_template("admin/reconcile/list.html", runs=runs)
 
 
+@bp.post("/reconcile/run")
+def reconcile_run() -> Response:
+    """Run a reconciliation now, as the scheduled command would (held above the limit)."""
+    return _run(force=False)
+
+
 @bp.post("/reconcile/apply")
 def reconcile_apply() -> Response:
     """Run a reconciliation that applies even above RECONCILE_MAX_CHANGES (confirmed)."""
-    outcome = reconcile.run(entra.graph_app_token, force=True, actor=actor())
+    return _run(force=True)
+
+
+def _run(*, force: bool) -> Response:
+    """Run once with the admin as the actor and say what happened."""
+    outcome = reconcile.run(entra.graph_app_token, force=force, actor=actor())
     if outcome.status == "ok":
         flash(
-            f"Reconciliation applied: {outcome.users_disabled} user(s) disabled, "
+            f"Reconciliation done: {outcome.users_disabled} user(s) disabled, "
             f"{outcome.memberships_removed} membership(s) removed, "
             f"{outcome.memberships_added} added.",
             "success",
@@ -42,37 +53,34 @@ def reconcile_apply() -> Response:
     return back("admin.reconcile_list")
 
 
-def _preview(user: User) -> reconcile.UserChange | None:
-    """Read the user's transitive groups with the app token and work out the change."""
+def _preview(user: User) -> tuple[reconcile.UserChange | None, str | None]:
+    """Read the user's transitive groups with the app token; return the change or the error."""
+    if not user.is_external:
+        return None, "Only users from Entra ID can be re-synced."
     try:
         call = graph.client().call(entra.graph_app_token(user.tenant_id or ""))
         groups = call.transitive_groups(user.object_id)
     except graph.GraphError as exc:
-        flash(f"Graph could not be read: {exc.reason}", "error")
-        return None
-    return reconcile.preview_user(user, groups)
+        return None, f"Graph could not be read: {exc.reason}"
+    return reconcile.preview_user(user, groups), None
 
 
 @bp.get("/users/<int:user_id>/resync")
-def user_resync_preview(user_id: int) -> str | Response:
-    """Preview what a re-sync from Entra would change for this user."""
+def user_resync_preview(user_id: int) -> str:
+    """Preview what a re-sync from Entra would change for this user (nothing is written)."""
     user = db.get_or_404(User, user_id)
-    if not user.is_external:
-        refused("Only users from Entra ID can be re-synced.")
-        return back("admin.user_detail", user_id=user.id)
-    change = _preview(user)
-    if change is None:
-        return back("admin.user_detail", user_id=user.id)
-    db.session.rollback()  # a preview writes nothing
-    return render_template("admin/reconcile/resync.html", user=user, change=change)
+    change, error = _preview(user)
+    db.session.rollback()
+    return render_template("admin/reconcile/resync.html", user=user, change=change, error=error)
 
 
 @bp.post("/users/<int:user_id>/resync")
 def user_resync_apply(user_id: int) -> Response:
     """Apply a re-sync from Entra, read afresh, to this user's memberships and admin status."""
     user = db.get_or_404(User, user_id)
-    change = _preview(user) if user.is_external else None
+    change, error = _preview(user)
     if change is None:
+        refused(error or "Nothing to re-sync.")
         return back("admin.user_detail", user_id=user.id)
     reconcile.apply_user(user, change)
     audit.record(

@@ -28,7 +28,7 @@ from portal.models import (
 from portal.models.group import MEMBERSHIP_MANUAL
 from portal.services import reconcile, users
 from tests.admin.conftest import local_sign_in, make_local, post
-from tests.conftest import CLIENT_ID, sign_in
+from tests.conftest import CLIENT_ID, emulator_session, sign_in
 
 
 @pytest.fixture
@@ -576,7 +576,7 @@ def test_held_run_lists_its_proposals_and_apply_anyway_applies_them(
     assert page.status_code == 200
     assert "Apply anyway" in page.text and "Bob" in page.text and "held" in page.text
     applied = post(client, "/admin/reconcile/apply", follow_redirects=True)
-    assert applied.status_code == 200 and "Reconciliation applied" in applied.text
+    assert applied.status_code == 200 and "Reconciliation done" in applied.text
     assert "Outer" not in groups_of(app, directory.users["bob"])
     with app.app_context():
         newest = db.session.scalars(
@@ -614,3 +614,21 @@ def test_reconcile_page_is_for_admins_only(app: Flask, emu: Any, directory: Dire
     assert app.test_client().get("/admin/reconcile").status_code == 302
     local_sign_in(client, "plain")
     assert client.get("/admin/reconcile").status_code == 403
+
+
+def test_run_now_reconciles_what_the_demo_page_changed(
+    app: Flask, emu: Any, directory: Directory
+) -> None:
+    signed_in(app, emu, directory, "ann")
+    run(app)
+    control = emulator_session(emu)
+    page = control.get(f"{emu.url}/_emulator/directory", timeout=10)
+    assert page.status_code == 200 and "Ann" in page.text
+    toggled = control.post(f"{emu.url}/_emulator/users/{directory.users['ann']}/toggle", timeout=10)
+    assert toggled.status_code == 200 and not emu.user(directory.users["ann"]).account_enabled
+    client = admin_client(app)
+
+    done = post(client, "/admin/reconcile/run", follow_redirects=True)
+
+    assert "Reconciliation done: 1 user(s) disabled" in done.text
+    assert user_row(app, directory.users["ann"]).is_active is False
