@@ -141,6 +141,10 @@ def banner(url: str, entra: dict[str, str], accounts: list[str]) -> str:
             f"  Local admin (break-glass): {ADMIN_USERNAME} / {ADMIN_PASSWORD}",
             f"  at {url}/login?local=1",
             "",
+            "  Reconciliation: disable a sample user or drop a membership at",
+            f"  {entra['ENTRA_AUTHORITY_HOST']}/_emulator/directory, then press Run now at",
+            f"  {url}/admin/reconcile (or: flask --app app sync reconcile) and see the result.",
+            "",
         ]
     )
 

@@ -179,3 +179,14 @@ def test_users_list_needs_user_read_all(
     emu.revoke_scope(tenant["tid"], "User.Read.All")
     result = driver.app(tenant["tid"]).acquire_token_for_client(GRAPH_DEFAULT)
     assert Graph(emu, result["access_token"]).get("/users").status_code == 403
+
+
+def test_group_transitive_members_include_nested_groups_members(
+    app_graph: Graph, tenant: dict[str, str]
+) -> None:
+    answer = app_graph.get(f"/groups/{tenant['outer']}/transitiveMembers?$select=id&$top=999")
+    assert answer.status_code == 200
+    ids = {m["id"] for m in answer.json()["value"]}
+    assert ids == {tenant["inner"], tenant["ann"], tenant["bob"]}
+    direct = app_graph.get(f"/groups/{tenant['outer']}/members").json()["value"]
+    assert [m["id"] for m in direct] == [tenant["inner"]]

@@ -309,6 +309,20 @@ class Directory:
             if had is None and container and member:
                 self._log(container, member, present=False)
 
+    def transitive_members(self, group_id: str) -> list[DirObject]:
+        """Return every user and group in a group, directly or through nested groups."""
+        with self.lock:
+            start = group_id.lower()
+            seen: dict[str, None] = {}
+            queue = deque(self._members.get(start, {}))
+            while queue:
+                member = queue.popleft()
+                if member in seen or member == start:
+                    continue
+                seen[member] = None
+                queue.extend(self._members.get(member, {}))
+            return [self.objects[m] for m in seen]
+
     def direct_members(self, group_id: str) -> list[DirObject]:
         """Return the users and groups directly in a group."""
         with self.lock:

@@ -39,6 +39,8 @@ JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;charse
 UNSUPPORTED_OPTIONS = ("$filter", "$search", "$orderby", "$expand")
 # RU costs per call from throttling-limits.md ("Identity and access service limits", 2025).
 RU_BASE = {
+    "graph.group_members": 3,
+    "graph.group_transitiveMembers": 5,
     "graph.memberOf": 2,
     "graph.transitiveMemberOf": 2,
     "graph.getMemberGroups": 2,
@@ -538,6 +540,23 @@ def list_groups() -> Response:
     return collection(groups, _context("groups", _select()), render_group)
 
 
+def group_members(group_id: str, transitive: bool) -> Response:
+    """GET /groups/{id}/members and /groups/{id}/transitiveMembers (paged)."""
+    if not _principal().may(GROUP_READ):
+        return _denied()
+    group = emu().directory.get(group_id) if _is_guid(group_id) else None
+    if group is None or group.kind != GROUP or group.tenant_id != _principal().tid:
+        return _not_found(group_id)
+    problem = _advanced_query_problem(cast=False)
+    if problem:
+        return problem
+    directory = emu().directory
+    members = (
+        directory.transitive_members(group.id) if transitive else directory.direct_members(group.id)
+    )
+    return collection(members, _context("directoryObjects", _select()), render_object)
+
+
 def list_users() -> Response:
     """GET /users (paged; application permission User.Read.All)."""
     if not _principal().may(USER_READ_ALL):
@@ -617,6 +636,13 @@ def _register_routes() -> None:
     bp.add_url_rule("/groups/<group_id>", endpoint="group", view_func=get_group)
     bp.add_url_rule("/groups", endpoint="groups", view_func=list_groups)
     bp.add_url_rule("/users", endpoint="users", view_func=list_users)
+    for relation, transitive in (("members", False), ("transitiveMembers", True)):
+        bp.add_url_rule(
+            f"/groups/<group_id>/{relation}",
+            endpoint=f"group_{relation}",
+            view_func=group_members,
+            defaults={"transitive": transitive},
+        )
     bp.add_url_rule(
         "/directoryObjects/getByIds", endpoint="getByIds", view_func=get_by_ids, methods=["POST"]
     )

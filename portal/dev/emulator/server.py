@@ -9,7 +9,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import batch, delta, entra, graph, pki
+from . import batch, control, delta, entra, graph, pki
 
 if TYPE_CHECKING:
     from .core import Emulator
@@ -42,6 +42,7 @@ def create_app(emulator: Emulator) -> Flask:
     app.url_map.redirect_defaults = False
     app.register_blueprint(entra.bp)
     app.register_blueprint(graph.bp)
+    app.register_blueprint(control.bp)
 
     @app.before_request
     def count_and_delay() -> None:
