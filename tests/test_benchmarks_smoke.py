@@ -63,6 +63,14 @@ def test_admin_benchmark_pages_equal_database(workspace: Workspace, backend: str
     assert_sound(run_smoke("admin", workspace, backend))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reconcile_benchmark_results_equal_ground_truth(workspace: Workspace, backend: str) -> None:
+    report = run_smoke("reconcile", workspace, backend)
+    assert_sound(report)
+    calls = {(r["scenario"], r["variant"]): r["graph calls"] for r in report.rows}
+    assert calls[("incremental", "candidate")] < calls[("incremental", "baseline")]
+
+
 @pytest.mark.parametrize("name", ["repeat", "throttle", "overhead"])
 def test_gunicorn_benchmark_results_equal_ground_truth(workspace: Workspace, name: str) -> None:
     assert_sound(run_smoke(name, workspace, BACKENDS[-1]))

@@ -21,6 +21,7 @@ BENCHMARKS = {
     "admin": "tests.benchmarks.admin",
     "throttle": "tests.benchmarks.throttle",
     "overhead": "tests.benchmarks.overhead",
+    "reconcile": "tests.benchmarks.reconcile",
 }
 
 
