@@ -6,11 +6,11 @@ import sqlalchemy as sa
 from flask import flash, render_template
 from werkzeug.wrappers import Response
 
-from portal.admin.routes import actor, back, bp, describe_user, refused
+from portal.admin.routes import actor, back, bp, refused
 from portal.auth import entra
 from portal.extensions import db
 from portal.models import ReconcileRun, User
-from portal.services import audit, graph, reconcile
+from portal.services import audit, graph, operations, reconcile
 
 RECENT_RUNS = 50
 
@@ -83,13 +83,13 @@ def user_resync_apply(user_id: int) -> Response:
         refused(error or "Nothing to re-sync.")
         return back("admin.user_detail", user_id=user.id)
     reconcile.apply_user(user, change)
-    audit.record(
-        actor(),
-        "user.resynced",
-        describe_user(user),
-        added=sorted(n for _, n in change.add),
-        removed=sorted(n for _, _, n in change.remove),
-    )
+    for action, names in (
+        (audit.MEMBERSHIP_ADDED, [n for _, n in change.add]),
+        (audit.MEMBERSHIP_REMOVED, [n for _, _, n in change.remove]),
+    ):
+        for name in sorted(names):
+            target = f"{operations.describe(user)} in {name}"
+            audit.record(actor(), action, target, user_id=user.id, source="re-sync from Entra")
     db.session.commit()
     flash(
         f"{user.label} re-synced: {len(change.add)} group(s) joined, {len(change.remove)} left.",

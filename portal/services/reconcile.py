@@ -49,11 +49,11 @@ from portal.models.group import BUILTIN, MEMBERSHIP_ENTRA
 from portal.models.reconcile import RUN_FAILED, RUN_HELD, RUN_OK
 from portal.models.sync import FROM_RECONCILE, OK
 from portal.models.user import EXTERNAL
-from portal.services import audit, graph
+from portal.services import audit, graph, operations
 
 log = logging.getLogger(__name__)
 
-ACTOR = "reconcile"
+ACTOR = audit.RECONCILE
 BUSY = "busy"
 USERS_DELTA = "/users/delta?$select=id,accountEnabled,displayName,mail,userPrincipalName"
 GROUPS_DELTA = "/groups/delta?$select=displayName,members"
@@ -137,7 +137,11 @@ class Reading:
 
 
 def run(
-    token_for: TokenProvider, *, full: bool = False, force: bool = False, actor: str = ACTOR
+    token_for: TokenProvider,
+    *,
+    full: bool = False,
+    force: bool = False,
+    actor: audit.Actor = ACTOR,
 ) -> Outcome:
     """Reconcile every admitted tenant once; commits per tenant, then records the run."""
     started, started_at = time.monotonic(), utcnow()
@@ -672,14 +676,17 @@ def _apply_user(user: User, change: UserChange) -> None:
         setattr(user, column, value)
     if change.disable:
         user.is_active, user.is_entra_disabled = False, True
-        audit.record(ACTOR, "user.disabled", _target(user), reason="disabled or deleted in Entra")
+        audit.record(
+            ACTOR, audit.USER_DISABLED, _target(user), reason="disabled or deleted in Entra"
+        )
         end_sessions(user)
     elif change.enable:
         user.is_active, user.is_entra_disabled = True, False
-        audit.record(ACTOR, "user.enabled", _target(user), reason="enabled in Entra")
+        audit.record(ACTOR, audit.USER_ENABLED, _target(user), reason="enabled in Entra")
     if change.admin is not None:
         user.is_admin = change.admin
-        audit.record(ACTOR, "admin.granted" if change.admin else "admin.revoked", _target(user))
+        action = audit.ADMIN_GRANTED if change.admin else audit.ADMIN_REVOKED
+        audit.record(ACTOR, action, _target(user))
     if change.memberships_changed:
         _write_memberships(user, change)
 
@@ -720,7 +727,7 @@ def end_sessions(user: User) -> None:
 
 
 def _target(user: User) -> str:
-    return f"user:{user.object_id}"
+    return operations.describe(user)
 
 
 def _store_links(tenant_id: str, reading: Reading) -> None:
@@ -734,7 +741,7 @@ def _store_links(tenant_id: str, reading: Reading) -> None:
     db.session.flush()
 
 
-def _record_run(outcome: Outcome, started: float, started_at: Any, actor: str) -> None:
+def _record_run(outcome: Outcome, started: float, started_at: Any, actor: audit.Actor) -> None:
     run = ReconcileRun(
         started_at=started_at,
         finished_at=utcnow(),
@@ -748,12 +755,12 @@ def _record_run(outcome: Outcome, started: float, started_at: Any, actor: str) -
         duration_ms=round((time.monotonic() - started) * 1000),
         reason=outcome.reason,
         changes=outcome.changes,
-        actor=actor,
+        actor=actor.name,
     )
     db.session.add(run)
     db.session.flush()
     outcome.run_id = run.id
-    action = "reconcile.held" if outcome.status == RUN_HELD else "reconcile.run"
+    action = audit.RECONCILE_HELD if outcome.status == RUN_HELD else audit.RECONCILE_RUN
     audit.record(actor, action, f"run:{run.id}", **outcome.as_json())
 
 
