@@ -1,7 +1,7 @@
 """reconciliation between sign-ins
 
-Revision ID: 0005reconcile
-Revises: 0004auditnames
+Revision ID: 0006reconcile
+Revises: 0005localname
 Create Date: 2026-12-06 02:40:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0005reconcile"
-down_revision = "0004auditnames"
+revision = "0006reconcile"
+down_revision = "0005localname"
 branch_labels = None
 depends_on = None
 
