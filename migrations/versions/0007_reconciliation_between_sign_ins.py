@@ -1,7 +1,7 @@
 """reconciliation between sign-ins
 
-Revision ID: 0006reconcile
-Revises: 0005localname
+Revision ID: 0007reconcile
+Revises: 0006approles
 Create Date: 2026-12-06 02:40:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0006reconcile"
-down_revision = "0005localname"
+revision = "0007reconcile"
+down_revision = "0006approles"
 branch_labels = None
 depends_on = None
 
