@@ -20,6 +20,12 @@ class GroupRenameForm(FlaskForm):
     name = StringField("New name", validators=[DataRequired(), Length(max=256)])
 
 
+class GroupLinkForm(FlaskForm):
+    """Pin a local group's link to an Entra group, named by its object ID."""
+
+    object_id = StringField("Entra group object ID", validators=[DataRequired(), Length(max=64)])
+
+
 class MembershipAddForm(FlaskForm):
     """Add a user to a group by hand, naming the group (name or Entra object ID)."""
 

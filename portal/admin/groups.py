@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from portal.admin import pagination
-from portal.admin.forms import GroupCreateForm, GroupRenameForm, MemberAddForm
+from portal.admin.forms import GroupCreateForm, GroupLinkForm, GroupRenameForm, MemberAddForm
 from portal.admin.routes import actor, back, bp, done, refused
 from portal.admin.users import GUID, add_manual, remove_manual
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, User
-from portal.models.group import BUILTIN
+from portal.models.group import BUILTIN, LOCAL
 from portal.services import groups, operations
 
 SOURCES = ("entra", "local", "builtin")
@@ -59,7 +59,21 @@ def groups_list() -> str:
     toggle = filters if descending else {**filters, "dir": "desc"}
     if descending:
         filters = {**filters, "dir": "desc"}
-    return render_template("admin/groups/list.html", page=page, filters=filters, toggle=toggle)
+    return render_template(
+        "admin/groups/list.html",
+        page=page,
+        filters=filters,
+        toggle=toggle,
+        ambiguous=_ambiguous_on(page),
+    )
+
+
+def _ambiguous_on(page: pagination.Page) -> set[str]:
+    """Match mode: the names of the page's unlinked local groups that several Entra groups carry."""
+    if current_app.config["GROUP_SYNC_MODE"] != "match":
+        return set()
+    names = [g.name for g, object_id, _ in page.rows if g.source == LOCAL and object_id is None]
+    return {name for name, count in groups.entra_name_counts(names).items() if count > 1}
 
 
 @bp.get("/groups/lookup")
@@ -142,7 +156,30 @@ def group_detail(group_id: int) -> str:
         filters={"q": text} if text else {},
         rename_form=GroupRenameForm(name=group.name),
         member_form=MemberAddForm(),
+        link_form=GroupLinkForm(),
+        candidates=(
+            groups.ambiguous_candidates(group)
+            if current_app.config["GROUP_SYNC_MODE"] == "match"
+            else []
+        ),
     )
+
+
+@bp.post("/groups/<int:group_id>/link")
+def group_link(group_id: int) -> Response:
+    """Pin a local group's link to one Entra group by object ID (an ambiguous name, say)."""
+    group = db.get_or_404(Group, group_id)
+    form = GroupLinkForm()
+    try:
+        if not form.validate_on_submit():
+            raise groups.GroupError("name the Entra group by its object ID")
+        tenants = current_app.config["ENTRA_ALLOWED_TENANTS"]
+        operations.pin_group_link(actor(), group, form.object_id.data or "", tenants)
+    except groups.GroupError as exc:
+        refused(f"Nothing was linked: {exc}.")
+    else:
+        done(f"{group.name} is now linked to Entra group {group.object_id}.")
+    return redirect(url_for("admin.group_detail", group_id=group_id))
 
 
 @bp.post("/groups/<int:group_id>/rename")

@@ -169,6 +169,7 @@ def _groups(
                 "source": "entra" if linked else "local",
                 "description": "",
                 "entra_group_id": entra_id,
+                "is_link_pinned": False,
                 "created_at": now - timedelta(days=rng.uniform(1, 730)),
             }
         )

@@ -34,8 +34,9 @@ class EntraGroup(Base):
     id: so.Mapped[intpk]
     object_id: so.Mapped[guid] = so.mapped_column(unique=True)
     tenant_id: so.Mapped[guid]
-    # None when Graph did not resolve the ID to a group (deleted group, directory role).
-    display_name: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    # None when Graph did not resolve the ID to a group (rows of older versions only).
+    # Indexed: match mode counts the Entra groups that share a name.
+    display_name: so.Mapped[str | None] = so.mapped_column(sa.String(256), index=True)
     read_at: so.Mapped[timestamp]
 
     group: so.Mapped[Group | None] = so.relationship(back_populates="entra_group")
@@ -75,6 +76,8 @@ class Group(Base):
     entra_group_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("entra_groups.id", ondelete="SET NULL"), unique=True
     )
+    # An admin pinned the link by object ID: match mode then never drops it for an ambiguous name.
+    is_link_pinned: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     created_at: so.Mapped[timestamp]
 
     entra_group: so.Mapped[EntraGroup | None] = so.relationship(back_populates="group")

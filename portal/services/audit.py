@@ -31,6 +31,7 @@ ADMIN_REVOKED = "admin.revoked"
 GROUP_CREATED = "group.created"
 GROUP_RENAMED = "group.renamed"
 GROUP_DELETED = "group.deleted"
+GROUP_LINKED = "group.linked"
 MEMBERSHIP_ADDED = "membership.added"
 MEMBERSHIP_REMOVED = "membership.removed"
 RECONCILE_RUN = "reconcile.run"
@@ -53,6 +54,7 @@ ACTIONS = (
     GROUP_CREATED,
     GROUP_RENAMED,
     GROUP_DELETED,
+    GROUP_LINKED,
     MEMBERSHIP_ADDED,
     MEMBERSHIP_REMOVED,
     RECONCILE_RUN,

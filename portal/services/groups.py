@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from portal.config import GUID
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, User
 from portal.models.base import utcnow
@@ -43,6 +46,51 @@ def all_users_group() -> Group:
         )
         group = db.session.scalars(query).one()
     return group
+
+
+def entra_name_counts(names: Iterable[str]) -> dict[str, int]:
+    """Count the known Entra groups carrying each of these names, across admitted tenants."""
+    counts: dict[str, int] = {}
+    wanted = sorted(set(names))
+    for start in range(0, len(wanted), 500):
+        query = (
+            sa.select(EntraGroup.display_name, sa.func.count(EntraGroup.id))
+            .where(EntraGroup.display_name.in_(wanted[start : start + 500]))
+            .group_by(EntraGroup.display_name)
+        )
+        counts.update({name: count for name, count in db.session.execute(query)})
+    return counts
+
+
+def ambiguous_candidates(group: Group) -> list[EntraGroup]:
+    """Return the Entra groups named like this unlinked local group when several are known."""
+    if group.source != LOCAL or group.entra_group_id is not None:
+        return []
+    query = sa.select(EntraGroup).where(EntraGroup.display_name == group.name)
+    found = list(db.session.scalars(query.order_by(EntraGroup.tenant_id, EntraGroup.object_id)))
+    return found if len(found) > 1 else []
+
+
+def pin_link(group: Group, object_id: str, tenants: Iterable[str]) -> EntraGroup:
+    """Link a local group to the Entra group with this object ID, for good (an admin's choice).
+
+    The Entra group must be known (someone signed in with it) and belong to an admitted tenant.
+    """
+    if group.source != LOCAL:
+        raise GroupError("only local groups are linked by hand; Entra and built-in groups are not")
+    key = object_id.strip().lower()
+    query = sa.select(EntraGroup).where(EntraGroup.object_id == key)
+    entra = db.session.scalars(query).first() if GUID.match(key) else None
+    if entra is None or entra.display_name is None:
+        raise GroupError("no known Entra group has that object ID")
+    if entra.tenant_id not in set(tenants):
+        raise GroupError("that Entra group belongs to a tenant that may not sign in")
+    taken = sa.select(Group.name).where(Group.entra_group_id == entra.id, Group.id != group.id)
+    if (other := db.session.scalar(taken)) is not None:
+        raise GroupError(f"that Entra group is already linked to {other!r}")
+    group.entra_group_id, group.is_link_pinned = entra.id, True
+    db.session.flush()
+    return entra
 
 
 def find_group(name_or_object_id: str) -> Group:

@@ -94,6 +94,20 @@ def delete_group(actor: Actor, group: Group) -> None:
     db.session.flush()
 
 
+def pin_group_link(actor: Actor, group: Group, object_id: str, tenants: list[str]) -> None:
+    """Pin a local group's link to one Entra group by object ID, e.g. for an ambiguous name."""
+    entra = groups.pin_link(group, object_id, tenants)
+    audit.record(
+        actor,
+        audit.GROUP_LINKED,
+        group.name,
+        group_id=group.id,
+        object_id=entra.object_id,
+        tenant_id=entra.tenant_id,
+    )
+    db.session.flush()
+
+
 def describe(user: User) -> str:
     """Name a user in audit targets and messages: their label and their stable key."""
     key = user.username or user.object_id or f"#{user.id}"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +40,7 @@ from portal.models.group import (
 )
 from portal.models.sync import FAILED, FROM_CLAIM, FROM_GRAPH, OK, SKIPPED, UNCHANGED
 from portal.services import audit, graph
-from portal.services.groups import all_users_group
+from portal.services.groups import all_users_group, entra_name_counts
 from portal.services.operations import describe
 from portal.services.policy import app_roles
 
@@ -199,6 +198,8 @@ def apply(user: User, resolution: Resolution) -> SyncRecord:
         _join_all_users(user, current, added)
     if resolution.known:
         _store_names(resolution)
+        if resolution.read and current_app.config["GROUP_SYNC_MODE"] == "match":
+            _unlink_ambiguous(set(resolution.read.values()))
         linked = _linked_groups(_synced(resolution), resolution.snapshot.linked)
         _follow(user, current, linked, _unnamed(resolution), added, removed)
     if user.is_external:
@@ -276,7 +277,8 @@ def _linked_groups(synced: dict[int, str], known: dict[int, Group]) -> dict[int,
 
     `known` holds the links already loaded with the user's memberships; only others are queried.
     """
-    linked = {eid: group for eid, group in known.items() if eid in synced}
+    # A link dropped this sign-in (an ambiguous name) no longer counts.
+    linked = {e: g for e, g in known.items() if e in synced and g.entra_group_id == e}
     linked.update(_load_linked({eid: n for eid, n in synced.items() if eid not in linked}))
     unlinked = {eid: name for eid, name in synced.items() if eid not in linked}
     if current_app.config["GROUP_SYNC_MODE"] == "mirror":
@@ -319,7 +321,8 @@ def _create_mirrors(unlinked: dict[int, str]) -> None:
 
 
 def _link_by_name(unlinked: dict[int, str]) -> dict[int, Group]:
-    """Match mode: link each Entra group to the one unlinked local group of exactly its name."""
+    """Match mode: link each Entra group to the one unlinked local group of exactly its name,
+    while it is the only Entra group of that name the portal knows, in any admitted tenant."""
     candidates: dict[str, list[Group]] = {}
     for chunk in _chunks(sorted(set(unlinked.values()))):
         query = sa.select(Group).where(
@@ -329,16 +332,36 @@ def _link_by_name(unlinked: dict[int, str]) -> dict[int, Group]:
         )
         for group in db.session.scalars(query):
             candidates.setdefault(group.name, []).append(group)
-    # A name two Entra groups share, or two local groups share, says nothing: link neither.
-    entra_names = Counter(unlinked.values())
+    # A name two Entra groups share (one a user made themselves, or another tenant's), or two
+    # local groups share, says nothing: link neither; admins see it and pin the right one.
+    known = entra_name_counts(candidates)
     linked: dict[int, Group] = {}
     for eid, name in unlinked.items():
         groups = candidates.get(name, [])
-        if len(groups) == 1 and entra_names[name] == 1:
+        if len(groups) == 1 and known.get(name) == 1:
             groups[0].entra_group_id = eid
             linked[eid] = groups[0]
             audit_log.info("group sync: linked local group %r to its Entra group", name)
     return linked
+
+
+def _unlink_ambiguous(names: Iterable[str]) -> None:
+    """Match mode: drop the name links of local groups whose name more Entra groups now carry.
+
+    Called with the names Graph just gave, the only way a name becomes ambiguous. A link an
+    admin pinned stays; the members who joined through Entra leave at their next sign-in.
+    """
+    ambiguous = sorted(name for name, count in entra_name_counts(names).items() if count > 1)
+    for chunk in _chunks(ambiguous):
+        query = sa.select(Group).where(
+            Group.name.in_(chunk),
+            Group.source == LOCAL,
+            Group.entra_group_id.is_not(None),
+            Group.is_link_pinned.is_(False),
+        )
+        for group in db.session.scalars(query):
+            group.entra_group_id = None
+            audit_log.warning("group sync: %r is ambiguous in Entra: link dropped", group.name)
 
 
 def _unnamed(resolution: Resolution) -> set[int]:

@@ -14,7 +14,8 @@ from flask import Flask
 
 from portal.extensions import db
 from portal.models import EntraGroup, Group, User
-from portal.services import sync
+from portal.services import audit, operations, sync
+from portal.services import groups as group_service
 from tests.conftest import prepare_callback, sign_in
 from tests.services.test_sync import (
     _names,
@@ -165,3 +166,108 @@ def test_two_overlapping_sign_ins_of_one_person_leave_one_token_s_groups_whole(
     with app.app_context():
         admin = db.session.scalar(sa.select(User.is_admin).where(User.object_id == oid))
     assert (entra, admin) in [({first}, True), ({second}, False)]
+
+
+def local_group(app: Flask, name: str) -> int:
+    """Create a local group and return its id."""
+    with app.app_context():
+        group_id = group_service.create_local(name).id
+        db.session.commit()
+        return group_id
+
+
+def linked_object_id(app: Flask, group_id: int) -> str | None:
+    """Return the Entra object ID a local group is linked to, if any."""
+    with app.app_context():
+        return db.session.get(Group, group_id).object_id  # type: ignore[union-attr]
+
+
+def test_match_mode_drops_a_name_link_once_a_second_entra_group_has_that_name(
+    make_app: Callable[..., Flask], emu: Any, create_user: Callable[..., str]
+) -> None:
+    app = make_app(GROUP_SYNC_MODE="match")
+    name = _names(1)[0]
+    local_id = local_group(app, name)
+    squatter, member = create_user("Squatter"), create_user("Real Member")
+    own = add_group(emu, squatter, name)  # a group the squatter made, named like the real one
+    signed_in(sign_in(app.test_client(), emu, squatter))
+    assert linked_object_id(app, local_id) == own  # the only one known: linked
+
+    real = add_group(emu, member, name)
+    signed_in(sign_in(app.test_client(), emu, member))
+    signed_in(sign_in(app.test_client(), emu, squatter))
+
+    assert linked_object_id(app, local_id) is None
+    assert memberships(app, member) == {"All users": "builtin"}
+    assert memberships(app, squatter) == {"All users": "builtin"}
+    assert real != own
+
+
+def test_match_mode_links_nothing_while_two_entra_groups_share_the_name(
+    make_app: Callable[..., Flask], emu: Any, create_user: Callable[..., str]
+) -> None:
+    app = make_app(GROUP_SYNC_MODE="match")
+    name = _names(1)[0]
+    local_id = local_group(app, name)
+    first, second = create_user(), create_user()
+    add_group(emu, first, name)
+    add_group(emu, second, name)
+
+    for oid in (first, second, first):
+        signed_in(sign_in(app.test_client(), emu, oid))
+
+    assert linked_object_id(app, local_id) is None
+    assert memberships(app, first) == {"All users": "builtin"}
+
+
+def test_match_mode_never_links_across_tenants_by_name(
+    make_app: Callable[..., Flask], emu: Any, create_user: Callable[..., str]
+) -> None:
+    other = "7d0c3a5e-6b1f-4d2a-9e8c-1f2a3b4c5d6e"
+    if emu.directory.find_tenant(other) is None:
+        emu.add_tenant(other, name="Fabrikam")
+    app = make_app(
+        GROUP_SYNC_MODE="match",
+        ENTRA_TENANT_ID="organizations",
+        ENTRA_ALLOWED_TENANTS=f"{emu.tenant_id},{other}",
+    )
+    name = _names(1)[0]
+    local_id = local_group(app, name)
+    home, outsider = create_user(), create_user(tenant_id=other)
+    add_group(emu, home, name)
+    foreign = emu.add_group(other, name)
+    emu.add_member(foreign, outsider)
+
+    signed_in(sign_in(app.test_client(), emu, home))
+    signed_in(sign_in(app.test_client(), emu, outsider))
+    signed_in(sign_in(app.test_client(), emu, home))
+
+    # One group of that name in each tenant: the name says nothing about which one is meant.
+    assert linked_object_id(app, local_id) is None
+    assert memberships(app, outsider) == {"All users": "builtin"}
+    assert memberships(app, home) == {"All users": "builtin"}
+
+
+def test_a_pinned_link_holds_whatever_names_entra_shows(
+    make_app: Callable[..., Flask], emu: Any, create_user: Callable[..., str]
+) -> None:
+    app = make_app(GROUP_SYNC_MODE="match")
+    name = _names(1)[0]
+    local_id = local_group(app, name)
+    squatter, member = create_user(), create_user()
+    add_group(emu, squatter, name)
+    real = add_group(emu, member, name)
+    for oid in (squatter, member):
+        signed_in(sign_in(app.test_client(), emu, oid))
+    with app.app_context():
+        group = db.session.get(Group, local_id)
+        assert group is not None
+        operations.pin_group_link(audit.CLI, group, real.upper(), [emu.tenant_id])
+        db.session.commit()
+
+    for oid in (member, squatter):
+        signed_in(sign_in(app.test_client(), emu, oid))
+
+    assert linked_object_id(app, local_id) == real
+    assert memberships(app, member) == {name: "entra", "All users": "builtin"}
+    assert memberships(app, squatter) == {"All users": "builtin"}
