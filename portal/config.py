@@ -284,6 +284,24 @@ def _groups(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def _sessions(env: Mapping[str, str]) -> dict[str, int]:
+    """Read the idle and absolute session lifetimes: positive, and idle no longer than absolute."""
+    idle = _int(env, "PORTAL_SESSION_IDLE_SECONDS", 3600)
+    most = _int(env, "PORTAL_SESSION_MAX_SECONDS", 43200)
+    for name, value in (
+        ("PORTAL_SESSION_IDLE_SECONDS", idle),
+        ("PORTAL_SESSION_MAX_SECONDS", most),
+    ):
+        if value <= 0:
+            raise ConfigError(f"{name} must be a positive number of seconds, not {value}")
+    if idle > most:
+        raise ConfigError(
+            f"PORTAL_SESSION_IDLE_SECONDS ({idle}) must not exceed "
+            f"PORTAL_SESSION_MAX_SECONDS ({most})"
+        )
+    return {"PORTAL_SESSION_IDLE_SECONDS": idle, "PORTAL_SESSION_MAX_SECONDS": most}
+
+
 def _database_url(env: Mapping[str, str], instance_path: str) -> str:
     """Read DATABASE_URL, defaulting to a SQLite file under instance/."""
     url = env.get("DATABASE_URL", "").strip()
@@ -318,6 +336,7 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         **_authorize_options(env),
         **_groups(env),
         **_policy(env),
+        **_sessions(env),
     }
     try:
         config.update(_entra(env))

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -215,3 +216,28 @@ def count_statements(app: Flask) -> Iterator[list[str]]:
         yield seen
     finally:
         sa.event.remove(engine, "before_cursor_execute", listener)
+
+
+class Clock:
+    """A controllable clock for the portal's one time seam (`portal.models.base.clock`)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        """Return the frozen time."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward without sleeping."""
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Freeze the portal's time at now; tests move it with `clock.advance(seconds)`."""
+    from portal.models import base
+
+    frozen = Clock(datetime.now(UTC).replace(microsecond=0))
+    monkeypatch.setattr(base, "clock", frozen)
+    return frozen

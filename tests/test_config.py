@@ -207,3 +207,30 @@ def test_policy_prompt_and_proxy_settings_are_read(tmp_path: Path) -> None:
     )
     assert config["PORTAL_HTTPS_PROXY"] == "http://proxy.example.com:3128"
     assert config["AUDIT_RETENTION_DAYS"] == 365
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"PORTAL_SESSION_IDLE_SECONDS": "0"}, "PORTAL_SESSION_IDLE_SECONDS"),
+        ({"PORTAL_SESSION_IDLE_SECONDS": "an hour"}, "PORTAL_SESSION_IDLE_SECONDS"),
+        ({"PORTAL_SESSION_MAX_SECONDS": "0"}, "PORTAL_SESSION_MAX_SECONDS"),
+        ({"PORTAL_SESSION_MAX_SECONDS": "-5"}, "PORTAL_SESSION_MAX_SECONDS"),
+        (
+            {"PORTAL_SESSION_IDLE_SECONDS": "7200", "PORTAL_SESSION_MAX_SECONDS": "3600"},
+            "must not exceed",
+        ),
+    ],
+)
+def test_session_lifetimes_must_be_positive_and_idle_within_the_maximum(
+    tmp_path: Path, changes: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load(tmp_path, **changes)
+
+
+def test_session_lifetimes_default_to_an_hour_idle_and_twelve_hours(tmp_path: Path) -> None:
+    config = load(tmp_path)
+
+    assert config["PORTAL_SESSION_IDLE_SECONDS"] == 3600
+    assert config["PORTAL_SESSION_MAX_SECONDS"] == 43200

@@ -25,7 +25,7 @@ from flask.testing import FlaskClient
 from portal import create_app
 from portal.config import load_config
 from portal.extensions import db
-from portal.models import Base, SyncRecord, User
+from portal.models import Base, SyncRecord, User, UserSession
 from tests.conftest import CLIENT_SECRET, base_env, pick_account, prepare_callback, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,21 +201,33 @@ def test_a_closed_database_port_answers_503_without_a_traceback(
 
 
 def test_a_sign_in_while_the_database_is_closed_fails_cleanly(
-    emulator: Any, database_url: str, tmp_path: Path, create_user: Callable[..., str]
+    emulator: Any,
+    make_app: Callable[..., Flask],
+    database_url: str,
+    tmp_path: Path,
+    create_user: Callable[..., str],
 ) -> None:
     down = build_app(emulator, database_url, tmp_path, DATABASE_URL=closed_database_url())
     client = down.test_client()
+    # The flow was started while the database answered (on another app server).
+    working = make_app().test_client()
+    callback_path = prepare_callback(working, emulator, create_user("Unlucky Person"))
+    sign_in_cookie = working.get_cookie("portal_signin", path="/auth")
+    assert sign_in_cookie is not None
+    client.set_cookie("portal_signin", sign_in_cookie.value, path="/auth")
 
-    callback = sign_in(client, emulator, create_user("Unlucky Person"))
+    started = client.get("/auth/login")
+    callback = client.get(callback_path)
 
     # The contract allows the callback no 5xx: the person lands on /login with a clear message.
-    assert callback.status_code == 302
-    assert callback.headers["Location"].endswith("/login")
+    for response in (started, callback):
+        assert response.status_code == 302
+        assert response.headers["Location"].endswith("/login")
     page = client.get("/login")
     assert page.status_code == 200
     assert "cannot complete sign-ins right now" in page.get_data(as_text=True)
     with client.session_transaction() as session:
-        assert "_user_id" not in session
+        assert "sid" not in session
 
 
 def test_a_database_failure_mid_sign_in_leaves_nothing_half_written(
@@ -239,8 +251,9 @@ def test_a_database_failure_mid_sign_in_leaves_nothing_half_written(
 
     assert callback.status_code == 302 and callback.headers["Location"].endswith("/login")
     assert count_rows(app, User) == 0 and count_rows(app, SyncRecord) == 0
+    assert count_rows(app, UserSession) == 0
     with client.session_transaction() as session:
-        assert "_user_id" not in session
+        assert "sid" not in session
 
 
 class TcpProxy:

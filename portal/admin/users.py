@@ -20,7 +20,7 @@ from portal.admin.routes import actor, back, bp, done, refused
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
 from portal.models.sync import FAILED
-from portal.services import audit, groups, operations, user_groups, users
+from portal.services import audit, groups, operations, sessions, user_groups, users
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SORTS = ("name", "email", "last_login", "created")
@@ -252,6 +252,7 @@ def user_detail(user_id: int) -> str:
         events=audit_views.about_user(user),
         records=records,
         form=MembershipAddForm(),
+        open_sessions=sessions.open_sessions(user.id),
     )
 
 

@@ -25,14 +25,20 @@ from portal.auth import entra
 from portal.auth.redirects import safe_next
 from portal.errors import discard_session
 from portal.extensions import db
-from portal.services import audit, policy
+from portal.services import audit, flows, policy
 from portal.services.signin import (
     UserDisabled,
     refused_actor,
     refused_target,
     sign_in_external,
 )
-from portal.session import start_session
+from portal.session import (
+    SIGN_IN_COOKIE,
+    end_session,
+    remember_sign_in_key,
+    sign_in_key,
+    start_session,
+)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 bp.record_once(lambda state: entra.init_entra(state.app))
@@ -114,29 +120,32 @@ def unexpected(exc: BaseException) -> str:
 
 @bp.get("/login")
 def login() -> Response:
-    """Start the authorization-code flow and send the browser to Entra."""
+    """Start the authorization-code flow, keep it on the server, and send the browser to Entra."""
     try:
         flow = entra.client().begin(redirect_uri())
     except entra.SignInError as exc:
         return fail(exc.reason, UNREACHABLE)
-    session["auth_flow"] = flow
-    session["auth_next"] = safe_next(request.args.get("next"))
-    return redirect(flow["auth_uri"])
+    key, new_key = sign_in_key()
+    try:
+        flows.save(key, flow, safe_next(request.args.get("next")), new_key=new_key)
+        db.session.commit()
+    except (OperationalError, InterfaceError) as exc:
+        discard_session()
+        return fail(f"database unavailable: {type(exc).__name__}", UNAVAILABLE)
+    response = redirect(flow["auth_uri"])
+    remember_sign_in_key(response, key)
+    return response
 
 
 @bp.get("/callback")
 def callback() -> Response | tuple[str, int]:
     """Redeem the code, verify the ID token, apply the access policy, sync groups, sign in."""
-    flow = session.pop("auth_flow", None) or {}
-    next_url = safe_next(session.pop("auth_next", None))
-    if not flow and current_user.is_authenticated:
-        return redirect(url_for("main.index"))  # a reload of a used callback URL: nothing to do
     claims: dict[str, Any] = {}
     try:
-        result = entra.client().redeem(flow, request.args.to_dict())
-        claims = result.claims
-        user = sign_in_external(claims, result.access_token)
-        commit_keeping_loaded()
+        pending = flows.find(request.cookies.get(SIGN_IN_COOKIE, ""), request.args.get("state", ""))
+        if pending is None and current_user.is_authenticated:
+            return redirect(url_for("main.index"))  # a reload of a used callback URL: nothing to do
+        complete(pending, claims)
     except entra.SignInError as exc:
         record_outside(audit.ANONYMOUS, audit.SIGNIN_FAILED, "", reason=exc.reason)
         return fail(exc.reason)
@@ -147,20 +156,39 @@ def callback() -> Response | tuple[str, int]:
     except (OperationalError, InterfaceError) as exc:
         # The contract allows no 5xx from the callback, a database outage included.
         discard_session()
+        session.clear()
         return fail(f"database unavailable: {type(exc).__name__}", UNAVAILABLE)
     except Exception as exc:  # noqa: BLE001 - the contract allows no 5xx from the callback
         discard_session()
+        session.clear()
         return fail(unexpected(exc))
+    return redirect(safe_next(pending.next_url if pending else None))
+
+
+def complete(pending: flows.PendingFlow | None, claims: dict[str, Any]) -> None:
+    """Redeem the flow's code, apply the sign-in and start a session, in one transaction.
+
+    The verified claims land in `claims`, for the refusal page's audit event.
+    """
+    result = entra.client().redeem(pending.flow if pending else {}, request.args.to_dict())
+    claims.update(result.claims)
+    user = sign_in_external(result.claims, result.access_token)
+    if pending is None or not flows.consume(pending):
+        raise entra.SignInError("this sign-in was already completed")
     start_session(user)
-    return redirect(next_url)
+    commit_keeping_loaded()
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End the portal session, then the Entra session; CSRFProtect refuses posts without a token."""
+    """End the portal session (every one of the user's with everywhere=1), then the Entra session.
+
+    CSRFProtect refuses posts without the page's token.
+    """
     was_external = current_user.is_authenticated and current_user.is_external
+    end_session(everywhere=request.form.get("everywhere") == "1")
+    db.session.commit()
     logout_user()
-    session.clear()
     flash("You are signed out.", "success")
     login_page = current_app.config["PORTAL_BASE_URL"] + url_for("main.login")
     if was_external and current_app.extensions.get("portal.entra"):

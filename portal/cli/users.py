@@ -136,3 +136,15 @@ def disable_user(object_id: str | None, username: str | None, tenant: str | None
 def enable_user(object_id: str | None, username: str | None, tenant: str | None) -> None:
     """Enable a disabled user again."""
     set_active(object_id, username, tenant, active=True)
+
+
+@users_cli.command("sign-out")
+@user_options
+def sign_out_user(object_id: str | None, username: str | None, tenant: str | None) -> None:
+    """End every open session of a user; print how many."""
+    user = pick_user(object_id, username, tenant)
+    count = operations.sign_out_user(CLI, user)
+    db.session.commit()
+    click.echo(
+        f"Ended {count} session{'s' if count != 1 else ''} of {user.label} ({user_key(user)})."
+    )

@@ -48,8 +48,7 @@ def login() -> str | Response | tuple[str, int]:
             flash(TOO_MANY_FAILURES, "error")
             page = render_template("main/login.html", form=form, next_url=next_url, show_local=True)
             return page, 429
-        if user := _local_sign_in(form):
-            start_session(user)
+        if _local_sign_in(form):
             return redirect(next_url)
         flash(SIGN_IN_FAILED, "error")
         show_local = True
@@ -57,7 +56,7 @@ def login() -> str | Response | tuple[str, int]:
 
 
 def _local_sign_in(form: LocalLoginForm) -> User | None:
-    """Check the local sign-in form; commit the sign-in, or count the failure and commit that."""
+    """Check the local sign-in form; start and commit the session, or count the failure."""
     username = form.username.data or ""
     user = form.validate_on_submit() and users.authenticate_local(
         username, form.password.data or ""
@@ -65,6 +64,7 @@ def _local_sign_in(form: LocalLoginForm) -> User | None:
     address = request.remote_addr or "-"
     if user:
         login_limits.clear_failures(username, address)
+        start_session(user)
         db.session.commit()
         return user
     db.session.rollback()

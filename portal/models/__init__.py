@@ -4,6 +4,7 @@ from portal.models.audit import AuditEvent, LoginFailure
 from portal.models.base import Base
 from portal.models.group import EntraGroup, Group, GroupMembership
 from portal.models.reconcile import DeltaState, DirectoryEdge, ReconcileLock, ReconcileRun
+from portal.models.session import SignInFlow, UserSession
 from portal.models.sync import SyncRecord
 from portal.models.user import User
 
@@ -18,6 +19,8 @@ __all__ = [
     "LoginFailure",
     "ReconcileLock",
     "ReconcileRun",
+    "SignInFlow",
     "SyncRecord",
     "User",
+    "UserSession",
 ]

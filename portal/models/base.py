@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -18,9 +19,18 @@ NAMING_CONVENTION = {
 }
 
 
-def utcnow() -> datetime:
-    """Return the current time in UTC; a callable so each row gets its own."""
+def system_clock() -> datetime:
+    """Return the wall-clock time in UTC."""
     return datetime.now(UTC)
+
+
+# The one seam for time: tests replace `clock` to move time forward without sleeping.
+clock: Callable[[], datetime] = system_clock
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC from `clock`; a callable so each row gets its own."""
+    return clock()
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):

@@ -10,7 +10,8 @@ from __future__ import annotations
 from portal.extensions import db
 from portal.models import Group, User
 from portal.models.group import BUILTIN
-from portal.services import audit, groups, users
+from portal.models.session import ADMIN
+from portal.services import audit, groups, sessions, users
 from portal.services.audit import Actor
 from portal.services.groups import GroupError
 from portal.services.users import UserError
@@ -51,7 +52,10 @@ def create_group(actor: Actor, name: str, description: str = "") -> Group:
 
 
 def disable_user(actor: Actor, user: User) -> bool:
-    """Disable a user: the one place users are disabled, whoever asks; no one disables themself."""
+    """Disable a user: the one place users are disabled, whoever asks; no one disables themself.
+
+    Every open session of the user ends with it (`users.set_active`); enabling revives none.
+    """
     if actor.user_id is not None and actor.user_id == user.id:
         raise UserError("you cannot disable your own account")
     if not users.set_active(user, False):
@@ -66,6 +70,31 @@ def enable_user(actor: Actor, user: User) -> bool:
     if not users.set_active(user, True):
         return False
     audit.record(actor, audit.USER_ENABLED, describe(user), user_id=user.id)
+    db.session.flush()
+    return True
+
+
+def sign_out_user(actor: Actor, user: User) -> int:
+    """End every open session of a user; return how many (none ended: nothing recorded)."""
+    count = sessions.end_all(user.id, ADMIN)
+    if count:
+        audit.record(actor, audit.USER_SIGNED_OUT, describe(user), user_id=user.id, sessions=count)
+        db.session.flush()
+    return count
+
+
+def end_session(actor: Actor, user: User, session_id: int) -> bool:
+    """End one open session of a user; False when it is not an open session of theirs."""
+    if not sessions.end(session_id, ADMIN, user_id=user.id):
+        return False
+    audit.record(
+        actor,
+        audit.USER_SIGNED_OUT,
+        describe(user),
+        user_id=user.id,
+        sessions=1,
+        session=session_id,
+    )
     db.session.flush()
     return True
 

@@ -47,9 +47,10 @@ from portal.models import (
 from portal.models.base import utcnow
 from portal.models.group import BUILTIN, MEMBERSHIP_ENTRA
 from portal.models.reconcile import RUN_FAILED, RUN_HELD, RUN_OK
+from portal.models.session import RECONCILE as RECONCILE_ENDED
 from portal.models.sync import FROM_RECONCILE, OK
 from portal.models.user import EXTERNAL
-from portal.services import audit, graph, operations
+from portal.services import audit, graph, operations, sessions
 
 log = logging.getLogger(__name__)
 
@@ -721,9 +722,9 @@ def _write_memberships(user: User, change: UserChange) -> None:
 
 
 def end_sessions(user: User) -> None:
-    """End the user's open sessions: an inactive user's cookie is refused at its next request."""
-    # The session layer refuses any user whose is_active is false; nothing else to do here.
-    log.info("reconcile: sessions of %s/%s end", user.tenant_id, user.object_id)
+    """End the user's open session records (reason `reconcile`); enabling later revives none."""
+    count = sessions.end_all(user.id, RECONCILE_ENDED)
+    log.info("reconcile: %d session(s) of %s/%s end", count, user.tenant_id, user.object_id)
 
 
 def _target(user: User) -> str:

@@ -13,7 +13,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from portal.extensions import db
 from portal.models import User
 from portal.models.base import utcnow
+from portal.models.session import DISABLED
 from portal.models.user import EXTERNAL, LOCAL
+from portal.services import sessions
 from portal.services.text import clean_text
 
 # A hash to compare against when the username is unknown, so timing does not reveal which exist.
@@ -167,13 +169,18 @@ def find_user(
     return users[0]
 
 
-def set_active(user: User, is_active: bool) -> bool:
-    """Enable or disable a user; return whether anything changed."""
+def set_active(user: User, is_active: bool, *, end_reason: str = DISABLED) -> bool:
+    """Enable or disable a user; return whether anything changed.
+
+    Disabling ends every open session of the user (for `end_reason`); enabling revives none.
+    """
     # An admin's word replaces Entra's: reconciliation no longer re-enables this user.
     user.is_entra_disabled = False
     if user.is_active == is_active:
         return False
     user.is_active = is_active
+    if not is_active:
+        sessions.end_all(user.id, end_reason)
     db.session.flush()
     return True
 

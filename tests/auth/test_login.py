@@ -166,16 +166,16 @@ def test_callback_without_a_flow_in_the_session_is_refused(
     assert_refused(app, stranger, stranger.get(callback), [])
 
 
-def test_replayed_code_is_refused_by_the_sign_in_host(
+def test_replayed_callback_is_refused(
     app: Flask, emulator: Any, create_user: Callable[..., str]
 ) -> None:
     first = app.test_client()
     callback = prepare_callback(first, emulator, create_user())
-    # A second browser holding the same pre-callback session replays the same redirect.
+    # A second browser holding the same pre-callback sign-in cookie replays the same redirect.
     second = app.test_client()
-    cookie = first.get_cookie("portal_session")
+    cookie = first.get_cookie("portal_signin", path="/auth")
     assert cookie is not None
-    second.set_cookie("portal_session", cookie.value)
+    second.set_cookie("portal_signin", cookie.value, path="/auth")
     assert first.get(callback).status_code == 302 and is_signed_in(first)
 
     replay = second.get(callback)

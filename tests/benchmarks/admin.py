@@ -111,9 +111,16 @@ def _admin() -> int:
 
 def _signed_in(app: Flask, admin_id: int) -> FlaskClient:
     """Return a test client whose session belongs to the admin (as after a local sign-in)."""
+    from portal.services import sessions
+
+    with app.test_request_context():
+        admin = db.session.get(User, admin_id)
+        assert admin is not None  # noqa: S101  (just created)
+        token = sessions.start(admin, "127.0.0.1", "benchmark")
+        db.session.commit()
     client = app.test_client()
     with client.session_transaction() as session:
-        session.update({"_user_id": str(admin_id), "_fresh": True, "sid": "benchmark"})
+        session["sid"] = token
     answer = client.get("/admin/users")
     if answer.status_code != 200:
         raise RuntimeError(f"the admin session does not open /admin/users: {answer.status_code}")

@@ -21,32 +21,33 @@ import requests
 
 
 class Browser:
-    """One keep-alive connection to the portal plus the session cookie, and a session to the IdP."""
+    """One keep-alive connection to the portal plus its cookies, and a session to the IdP."""
 
     def __init__(self, base: str, ca: str) -> None:
         parts = urlsplit(base)
         self.conn = http.client.HTTPConnection(
             parts.hostname or "127.0.0.1", parts.port, timeout=60
         )
-        self.cookie = ""
+        self.cookies: dict[str, str] = {}
         self.idp = requests.Session()
         self.idp.trust_env = False
         self.idp.verify = ca
 
     def get(self, path: str) -> tuple[int, str]:
         """GET a portal path with the cookie; return the status and the Location header."""
-        headers = {"Cookie": self.cookie} if self.cookie else {}
-        self.conn.request("GET", path, headers=headers)
+        cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        self.conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
         response = self.conn.getresponse()
         response.read()
         for value in response.headers.get_all("Set-Cookie") or []:
-            if value.startswith("portal_session="):
-                self.cookie = value.split(";", 1)[0]
+            # The session cookie and the sign-in cookie (path /auth; sending it wider is harmless).
+            name, _, rest = value.split(";", 1)[0].partition("=")
+            self.cookies[name] = rest
         return response.status, response.headers.get("Location", "")
 
     def sign_in(self, object_id: str) -> tuple[bool, float]:
         """Run the whole flow on a fresh session; return success and the callback's seconds."""
-        self.cookie = ""
+        self.cookies.clear()
         status, authorize = self.get("/auth/login")
         if status != 302:
             return False, 0.0

@@ -156,7 +156,9 @@ def _compare(report: Report) -> None:
         return
     for metric, limit, label in (
         ("graph calls/sign-in", 0, "zero Graph calls"),
-        ("sql stmts/sign-in", 3, "≤ 3 SQL statements per sign-in"),
+        # 3 for the user and groups, 3 for the sign-in flow kept on the server, 1 for the new
+        # session record, and now and then a housekeeping batch.
+        ("sql stmts/sign-in", 8, "≤ 8 SQL statements per sign-in"),
         ("membership rows/sign-in", 0, "zero membership rows written"),
         ("server cpu ms/sign-in", 5, "server CPU ≤ 5 ms per sign-in"),
     ):
