@@ -10,8 +10,8 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 
 from portal.extensions import db
-from portal.models import Group, GroupMembership, User
-from portal.services import groups
+from portal.models import Group, GroupMembership, User, UserSession
+from portal.services import groups, sessions
 from tests.admin.conftest import Admin, add_external, csrf_token, local_sign_in, make_local
 
 
@@ -26,13 +26,15 @@ def admin_endpoints(app: Flask) -> list[tuple[str, str, str]]:
 
 
 def fresh_targets(app: Flask) -> dict[str, int]:
-    """Create a user, a local group and a manual membership for one request to act on."""
+    """Create a user, a local group, a manual membership and a session for one request to act on."""
     user_id = add_external(app, 1)[0]
-    with app.app_context():
+    with app.test_request_context():
         group = groups.create_local(f"Sweep {user_id}")
         db.session.add(GroupMembership(group_id=group.id, user_id=user_id, source="manual"))
+        sessions.start(db.session.get(User, user_id), "192.0.2.1", "sweep")
+        session_id = db.session.scalar(sa.select(sa.func.max(UserSession.id)))
         db.session.commit()
-        return {"user_id": user_id, "group_id": group.id}
+        return {"user_id": user_id, "group_id": group.id, "session_id": session_id}
 
 
 def url_of(app: Flask, endpoint: str) -> str:
@@ -63,6 +65,8 @@ def test_the_sweep_covers_every_admin_page_the_console_offers(app: Flask) -> Non
         "admin.user_enable",
         "admin.user_membership_add",
         "admin.user_membership_remove",
+        "admin.user_session_end",
+        "admin.user_sessions_end",
         "admin.groups_list",
         "admin.group_create",
         "admin.group_detail",
