@@ -71,6 +71,15 @@ def test_reconcile_benchmark_results_equal_ground_truth(workspace: Workspace, ba
     assert calls[("incremental", "candidate")] < calls[("incremental", "baseline")]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_purge_benchmark_purges_exactly_the_dead_records(
+    workspace: Workspace, backend: str
+) -> None:
+    report = run_smoke("purge", workspace, backend)
+    assert_sound(report)
+    assert {row["variant"] for row in report.rows} == {"candidate", "baseline"}
+
+
 @pytest.mark.parametrize("name", ["repeat", "throttle", "overhead"])
 def test_gunicorn_benchmark_results_equal_ground_truth(workspace: Workspace, name: str) -> None:
     assert_sound(run_smoke(name, workspace, BACKENDS[-1]))

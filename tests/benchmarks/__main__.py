@@ -22,6 +22,7 @@ BENCHMARKS = {
     "throttle": "tests.benchmarks.throttle",
     "overhead": "tests.benchmarks.overhead",
     "reconcile": "tests.benchmarks.reconcile",
+    "purge": "tests.benchmarks.purge",
 }
 
 
