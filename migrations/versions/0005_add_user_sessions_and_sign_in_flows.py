@@ -1,7 +1,7 @@
 """add user sessions and sign-in flows
 
-Revision ID: 0004sessions
-Revises: 0003builtin
+Revision ID: 0005sessions
+Revises: 0004auditnames
 Create Date: 2026-12-06 02:37:06.934768
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0004sessions"
-down_revision = "0003builtin"
+revision = "0005sessions"
+down_revision = "0004auditnames"
 branch_labels = None
 depends_on = None
 
