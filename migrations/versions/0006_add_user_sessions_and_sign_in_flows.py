@@ -1,7 +1,7 @@
 """add user sessions and sign-in flows
 
-Revision ID: 0005sessions
-Revises: 0004auditnames
+Revision ID: 0006sessions
+Revises: 0005localname
 Create Date: 2026-12-06 02:37:06.934768
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0005sessions"
-down_revision = "0004auditnames"
+revision = "0006sessions"
+down_revision = "0005localname"
 branch_labels = None
 depends_on = None
 
