@@ -30,7 +30,8 @@ PAGES = [
     ("session only", "/_bench/session", True),
     ("signed-in / (groups)", "/", True),
 ]
-TARGETS = {"session only": 0.9, "signed-in / (groups)": 0.6}
+# Session only: one statement loads the user and the server-side session record (issue 11: >= 80%).
+TARGETS = {"session only": 0.8, "signed-in / (groups)": 0.6}
 
 
 def run(ws: Workspace, backends: list[str], size: str) -> Report:
