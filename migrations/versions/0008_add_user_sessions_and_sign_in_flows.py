@@ -1,7 +1,7 @@
 """add user sessions and sign-in flows
 
-Revision ID: 0006sessions
-Revises: 0005localname
+Revision ID: 0008sessions
+Revises: 0007reconcile
 Create Date: 2026-12-06 02:37:06.934768
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0006sessions"
-down_revision = "0005localname"
+revision = "0008sessions"
+down_revision = "0007reconcile"
 branch_labels = None
 depends_on = None
 
