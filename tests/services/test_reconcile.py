@@ -24,6 +24,7 @@ from portal.models import (
     ReconcileRun,
     SyncRecord,
     User,
+    UserSession,
 )
 from portal.models.group import MEMBERSHIP_MANUAL
 from portal.services import reconcile, users
@@ -632,3 +633,25 @@ def test_run_now_reconciles_what_the_demo_page_changed(
 
     assert "Reconciliation done: 1 user(s) disabled" in done.text
     assert user_row(app, directory.users["ann"]).is_active is False
+
+
+def test_a_user_entra_disables_loses_every_session_and_enabling_revives_none(
+    app: Flask, emu: Any, directory: Directory
+) -> None:
+    oid = directory.users["ann"]
+    client = app.test_client()
+    assert sign_in(client, emu, oid).status_code == 302
+    assert client.get("/").status_code == 200
+    run(app)
+    emu.set_user(oid, account_enabled=False)
+
+    assert run(app).users_disabled == 1
+    emu.set_user(oid, account_enabled=True)
+    assert run(app).users_enabled == 1
+
+    assert client.get("/").status_code == 302
+    with app.app_context():
+        reasons = db.session.scalars(
+            sa.select(UserSession.end_reason).join(User).where(User.object_id == oid)
+        ).all()
+    assert reasons == ["reconcile"]
