@@ -1,7 +1,7 @@
 """add user sessions and sign-in flows
 
-Revision ID: 0008sessions
-Revises: 0007reconcile
+Revision ID: 0009sessions
+Revises: 0008pinnedlinks
 Create Date: 2026-12-06 02:37:06.934768
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0008sessions"
-down_revision = "0007reconcile"
+revision = "0009sessions"
+down_revision = "0008pinnedlinks"
 branch_labels = None
 depends_on = None
 
