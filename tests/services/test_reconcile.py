@@ -229,6 +229,13 @@ def test_disabled_user_is_disabled_then_enabled_again_by_entra(
     assert run(app).users_disabled == 1
     user = user_row(app, directory.users["ann"])
     assert (user.is_active, user.is_entra_disabled) == (False, True)
+    with app.app_context():
+        from portal.models.session import UserSession
+
+        reasons = db.session.scalars(
+            sa.select(UserSession.end_reason).where(UserSession.user_id == user.id)
+        ).all()
+    assert reasons and set(reasons) == {"reconcile"}
     assert sign_in(app.test_client(), emu, directory.users["ann"]).status_code in (302, 403)
 
     emu.set_user(directory.users["ann"], account_enabled=True)
