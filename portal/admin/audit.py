@@ -62,7 +62,7 @@ class AuditFilters:
             end = _midnight(self.until) + timedelta(days=1)
             found.append(AuditEvent.created_at < end)
         if self.user and len(self.user) < 18:
-            found.append(_about_user(int(self.user), None))
+            found.append(_about_user(int(self.user)))
         return found
 
 
@@ -79,17 +79,26 @@ def _date(raw: str | None) -> str:
         return ""
 
 
-def _about_user(user_id: int, object_id: str | None) -> sa.ColumnElement[bool]:
-    """Match events whose details name the user, or whose target is the user (sign-ins)."""
-    about = AuditEvent.details["user_id"].as_integer() == user_id
-    return sa.or_(about, AuditEvent.target == f"user:{object_id}") if object_id else about
+def _about_user(
+    user_id: int, object_id: str | None = None, username: str | None = None
+) -> sa.ColumnElement[bool]:
+    """Match events whose details name the user, and sign-in events whose target is the user."""
+    found = [AuditEvent.details["user_id"].as_integer() == user_id]
+    if object_id:
+        found.append(AuditEvent.target == f"user:{object_id}")
+    if username:
+        signing_in = sa.or_(
+            AuditEvent.action.startswith("signin."), AuditEvent.action.startswith("local.")
+        )
+        found.append(sa.and_(AuditEvent.target == username, signing_in))
+    return sa.or_(*found)
 
 
 def about_user(user: User, limit: int = 10) -> list[AuditEvent]:
     """Return the newest audit events about this user: admin actions and sign-ins."""
     query = (
         sa.select(AuditEvent)
-        .where(_about_user(user.id, user.object_id))
+        .where(_about_user(user.id, user.object_id, user.username))
         .order_by(AuditEvent.id.desc())
         .limit(limit)
     )

@@ -247,7 +247,7 @@ def test_user_page_lists_admin_actions_on_that_user(app: Flask, admin: Admin) ->
     page = admin.client.get(f"/admin/users/{user_id}").text
     only_theirs = admin.client.get(f"/admin/audit?user={user_id}").text
 
-    assert "Admin actions on this user" in page
+    assert "Admin actions and sign-ins" in page
     assert page.count("badge-action") == 1 and "user.disabled" in page
     assert only_theirs.count('data-label="Action"') == 1
 
@@ -333,6 +333,7 @@ def test_lists_say_which_rows_of_how_many_and_keep_the_page_size(app: Flask, adm
     assert "size=25" in next_url and "start=26" in next_url
     assert "Showing 26–50 of about 61 users" in second
     assert '<option value="25" selected>' in second
+    assert '<input type="hidden" name="size" value="25">' in second  # filtering keeps it too
 
 
 def test_counts_stop_at_the_cap_and_say_more_than(
@@ -370,3 +371,12 @@ def test_overview_counts_recent_sign_ins_failed_syncs_admins_and_groups(
     assert re.search(r'source=local">Local</a></dt><dd>1</dd>', page)
     assert f'href="/admin/users/{admin.id}"' in page  # the admin is listed
     assert admin.client.get("/admin").status_code in (301, 308)
+
+
+def test_user_page_shows_the_users_failed_local_sign_ins(app: Flask, admin: Admin) -> None:
+    member = make_local(app, "member", is_admin=False)
+    local_sign_in(app.test_client(), "member", password="not the password")
+
+    page = admin.client.get(f"/admin/users/{member}").text
+
+    assert "local.failed" in page
