@@ -52,6 +52,7 @@ class UserFilters:
     status: str = ""
     group: str = ""
     sync: str = ""
+    role: str = ""
     sort: str = "name"
     dir: str = "asc"
 
@@ -65,6 +66,7 @@ class UserFilters:
             status=args.get("status", "") if args.get("status") in {"active", "disabled"} else "",
             group=args.get("group", "").strip()[:256],
             sync=args.get("sync", "") if args.get("sync") == "failed" else "",
+            role=args.get("role", "") if args.get("role") == "admin" else "",
             sort=sort if sort in SORTS else "name",
             dir="desc" if args.get("dir") == "desc" else "asc",
         )
@@ -92,6 +94,8 @@ class UserFilters:
             conditions.append(_in_group(self.group, resolve=len(self.order().segments) == 1))
         if self.sync:
             conditions.append(User.id.in_(_last_sync_failed()))
+        if self.role:
+            conditions.append(User.is_admin.is_(True))
         return conditions
 
     def order(self) -> pagination.Order:

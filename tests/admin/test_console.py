@@ -380,3 +380,12 @@ def test_user_page_shows_the_users_failed_local_sign_ins(app: Flask, admin: Admi
     page = admin.client.get(f"/admin/users/{member}").text
 
     assert "local.failed" in page
+
+
+def test_users_list_filters_admins_and_the_overview_links_there(app: Flask, admin: Admin) -> None:
+    add_external(app, 3)
+
+    listed = admin.client.get("/admin/users?role=admin").text
+
+    assert "Showing 1–1 of 1 users" in listed and "root-admin" in listed
+    assert 'href="/admin/users?role=admin"' in admin.client.get("/admin/").text
