@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ CHROMIUM_ARGS = [
 def browser() -> Iterator[Any]:
     """One Debian Chromium, driven by Playwright, for the whole run."""
     if not Path(CHROMIUM).exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but Chromium is not installed at {CHROMIUM}", pytrace=False)
         pytest.skip(f"Chromium is not installed at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
