@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from portal.auth import entra
 from portal.auth.redirects import safe_next
-from portal.errors import discard_session
+from portal.errors import rollback_database_session
 from portal.extensions import db
 from portal.services import audit, policy
 from portal.services.signin import (
@@ -146,10 +146,10 @@ def callback() -> Response | tuple[str, int]:
         return refuse(claims, "account disabled", page="auth/disabled.html")
     except (OperationalError, InterfaceError) as exc:
         # The contract allows no 5xx from the callback, a database outage included.
-        discard_session()
+        rollback_database_session()
         return fail(f"database unavailable: {type(exc).__name__}", UNAVAILABLE)
     except Exception as exc:  # noqa: BLE001 - the contract allows no 5xx from the callback
-        discard_session()
+        rollback_database_session()
         return fail(unexpected(exc))
     start_session(user)
     return redirect(next_url)
