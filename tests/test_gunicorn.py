@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,23 +14,13 @@ from typing import Any
 
 import pytest
 import requests
-import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskClient
 
-from portal.extensions import db
-from portal.models import Base, SyncRecord, User
 from tests.helpers import (
     CLIENT_SECRET,
     base_env,
-    closed_database_url,
-    count_rows,
-    emulator_app,
     free_port,
     pick_account,
-    prepare_callback,
-    session_cookie,
-    sign_in,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,5 +132,3 @@ def test_gunicorn_config_uses_threaded_workers_with_safe_defaults(
         "%(q)s" not in settings["access_log_format"]
         and "%(r)s" not in settings["access_log_format"]
     )
-
-

@@ -4,40 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
-import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import requests
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.extensions import db
-from portal.models import Base, SyncRecord, User
 from tests.helpers import (
     CLIENT_SECRET,
-    base_env,
-    closed_database_url,
-    count_rows,
-    emulator_app,
-    free_port,
-    pick_account,
     prepare_callback,
-    session_cookie,
     sign_in,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 
 
 @pytest.mark.parametrize(("hops", "seen"), [("0", "127.0.0.1"), ("1", "203.0.113.9")])

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
@@ -49,43 +45,3 @@ def page(browser: Any) -> Iterator[Any]:
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
-
-
-@contextmanager
-def serve_portal(
-    make_app: Callable[..., Flask],
-    emulator: Any,
-    client: tuple[str, str],
-    tenant_id: str,
-    prepare: Callable[[Flask], None] | None = None,
-    **env: str,
-) -> Iterator[str]:
-    """Serve a portal on a free port, registered in the emulator as app `client`; yield its URL."""
-    server = make_server("127.0.0.1", 0, Flask(__name__), threaded=True)
-    url = f"http://127.0.0.1:{server.socket.getsockname()[1]}"
-    client_id, secret = client
-    emulator.register_client(
-        client_id,
-        secret,
-        redirect_uris=[f"{url}/auth/callback"],
-        tenant_id=tenant_id,
-        post_logout_redirect_uris=[f"{url}/login"],
-    )
-    app = make_app(
-        PORTAL_BASE_URL=url,
-        ENTRA_TENANT_ID=tenant_id,
-        ENTRA_CLIENT_ID=client_id,
-        ENTRA_CLIENT_SECRET=secret,
-        **env,
-    )
-    if prepare is not None:
-        prepare(app)
-    server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield url
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
