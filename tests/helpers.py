@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 import sqlalchemy as sa
 from flask import Flask
@@ -236,3 +237,12 @@ def session_cookie(client: FlaskClient) -> str:
     cookie = client.get_cookie("portal_session")
     assert cookie is not None
     return cookie.value
+
+
+def require_browser(chromium: str, env: Mapping[str, str]) -> None:
+    """Skip the browser tests without Chromium, but fail them under CI=true: CI must run them."""
+    if Path(chromium).exists():
+        return
+    if env.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but Chromium is not installed at {chromium}", pytrace=False)
+    pytest.skip(f"Chromium is not installed at {chromium}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +23,8 @@ SORTS = ("name", "email", "last_login", "created")
 FIRST_DIRECTION = {"name": "asc", "email": "asc", "last_login": "desc", "created": "desc"}
 RECENT_SYNCS = 10
 USER_PAGE_GROUPS = 25
+# Fields whose query-string argument has a shorter name.
+QUERY_NAMES = {"user_type": "type", "direction": "dir"}
 CSV_COLUMNS = (
     "display_name",
     "email",
@@ -43,12 +45,12 @@ class UserFilters:
     """What the users list is narrowed and sorted by, read from the query string."""
 
     q: str = ""
-    type: str = ""
+    user_type: str = ""
     status: str = ""
     group: str = ""
     sync: str = ""
     sort: str = "name"
-    dir: str = "asc"
+    direction: str = "asc"
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> UserFilters:
@@ -56,22 +58,23 @@ class UserFilters:
         sort = args.get("sort", "name")
         return cls(
             q=args.get("q", "").strip()[:200],
-            type=args.get("type", "") if args.get("type") in {"External", "Local"} else "",
+            user_type=args.get("type", "") if args.get("type") in {"External", "Local"} else "",
             status=args.get("status", "") if args.get("status") in {"active", "disabled"} else "",
             group=args.get("group", "").strip()[:256],
             sync=args.get("sync", "") if args.get("sync") == "failed" else "",
             sort=sort if sort in SORTS else "name",
-            dir="desc" if args.get("dir") == "desc" else "asc",
+            direction="desc" if args.get("dir") == "desc" else "asc",
         )
 
     def args(self, **changes: str) -> dict[str, str]:
-        """Return the non-empty filters as query arguments, with `changes` applied."""
-        return {k: v for k, v in asdict(replace(self, **changes)).items() if v}
+        """Return the non-empty filters as query arguments, with `changes` (by argument name)."""
+        values = {QUERY_NAMES.get(k, k): v for k, v in asdict(self).items()}
+        return {k: v for k, v in {**values, **changes}.items() if v}
 
     def sort_args(self, column: str) -> dict[str, str]:
         """Return the query arguments of a column header: toggle it, or sort by it."""
         if self.sort == column:
-            return self.args(dir="asc" if self.dir == "desc" else "desc")
+            return self.args(dir="asc" if self.direction == "desc" else "desc")
         return self.args(sort=column, dir=FIRST_DIRECTION[column])
 
     def conditions(self) -> list[sa.ColumnElement[bool]]:
@@ -79,8 +82,8 @@ class UserFilters:
         conditions = []
         if self.q:
             conditions.append(queries.user_search(self.q))
-        if self.type:
-            conditions.append(User.user_type == self.type)
+        if self.user_type:
+            conditions.append(User.user_type == self.user_type)
         if self.status:
             conditions.append(User.is_active.is_(self.status == "active"))
         if self.group:
@@ -91,7 +94,7 @@ class UserFilters:
 
     def order(self) -> pagination.Order:
         """Return the keyset order of the chosen sort."""
-        descending = self.dir == "desc"
+        descending = self.direction == "desc"
         if self.sort == "email":
             return pagination.nullable_order(User.email, User.id, descending)
         if self.sort == "last_login":

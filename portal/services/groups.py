@@ -184,9 +184,7 @@ def _insert_manual(group: Group, user: User) -> bool:
     (group_id, user_id) constraint lets one insert win, and the other learns it lost
     instead of failing on the constraint.
     """
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(GroupMembership).values(
+    statement = insert(db.session, GroupMembership).values(
         group_id=group.id, user_id=user.id, source=MEMBERSHIP_MANUAL, created_at=utcnow()
     )
     statement = statement.on_conflict_do_nothing(index_elements=["group_id", "user_id"])

@@ -1,16 +1,15 @@
-"""Browser-test machinery: one Chromium per run, fresh contexts, portals served on free ports."""
+"""Browser-test fixtures: one Chromium per run and a fresh context per test."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
+from tests.helpers import require_browser
+
 CHROMIUM = "/usr/bin/chromium"
 # Chromium's background connections are refused on a closed network; keep it quiet and fast.
 CHROMIUM_ARGS = [
@@ -26,10 +25,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """One Debian Chromium, driven by Playwright, for the whole run."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but Chromium is not installed at {CHROMIUM}", pytrace=False)
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    require_browser(CHROMIUM, os.environ)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
