@@ -1,5 +1,5 @@
 """The admin console: its blueprint, the one guard for every view, the navigation and the helpers
-the views share. The views live in overview, users, groups, sync, audit and settings, imported at the end."""
+the views share. The views (overview, users, groups, sync, audit, settings) are imported last."""
 
 from __future__ import annotations
 
