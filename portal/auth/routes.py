@@ -64,7 +64,7 @@ def record_outside(actor: audit.Actor | str, action: str, target: str, **details
         audit.record(actor, action, target, **details)
         db.session.commit()
     except (OperationalError, InterfaceError) as exc:
-        discard_session()
+        rollback_database_session()
         log.warning("audit event %s not stored: %s", action, type(exc).__name__)
 
 
