@@ -11,9 +11,8 @@ from werkzeug.wrappers import Response
 from portal.admin import actor, back, bp, done, pagination, refused
 from portal.admin.forms import GroupCreateForm, GroupLinkForm, GroupRenameForm, MemberAddForm
 from portal.admin.users import add_manual
-from portal.config import GUID
 from portal.extensions import db
-from portal.models import EntraGroup, Group, GroupMembership, User
+from portal.models import EntraGroup, Group, User
 from portal.models.group import BUILTIN, LOCAL
 from portal.services import groups, operations, queries, users
 
