@@ -199,8 +199,8 @@ def apply(user: User, resolution: Resolution) -> SyncRecord:
         _join_all_users(user, current, added)
     if resolution.known:
         _store_names(resolution)
-        if resolution.read and current_app.config["GROUP_SYNC_MODE"] == "match":
-            _unlink_ambiguous(set(resolution.read.values()))
+        if resolution.graph_names and current_app.config["GROUP_SYNC_MODE"] == "match":
+            _unlink_ambiguous(set(resolution.graph_names.values()))
         linked = _linked_groups(_synced(resolution), resolution.snapshot.linked)
         _follow_entra_memberships(user, current, linked, _unnamed(resolution), added, removed)
     if user.is_external:
