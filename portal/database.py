@@ -1,4 +1,4 @@
-"""Database engine tuning that SQLAlchemy's URL cannot express."""
+"""What the portal needs from the database beyond SQLAlchemy's defaults: tuning and upserts."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import sqlite3
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import orm as so
+from sqlalchemy.dialects import postgresql, sqlite
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")
@@ -19,3 +21,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def insert(session: so.Session, model: type[Any]) -> Any:
+    """Return the dialect's INSERT, which has ON CONFLICT on both SQLite and PostgreSQL."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)

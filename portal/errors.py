@@ -85,7 +85,7 @@ def render_csrf_error(error: CSRFError) -> tuple[str, int]:
     return page, 400
 
 
-def discard_session() -> None:
+def rollback_database_session() -> None:
     """Roll back the request's transaction, also when the connection behind it is gone."""
     try:
         db.session.rollback()
@@ -96,7 +96,7 @@ def discard_session() -> None:
 def render_database_error(error: Exception) -> tuple[str, int]:
     """Roll back and answer 503 when the database cannot be reached."""
     log.error("database unavailable: %s", type(error).__name__)
-    discard_session()
+    rollback_database_session()
     # Flask-Login's template context loads the user from the database that just failed;
     # an anonymous user keeps the error page from failing the same way.
     g._login_user = login_manager.anonymous_user()

@@ -6,28 +6,22 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import requests
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from portal import create_app
-from portal.config import load_config
 from portal.extensions import db
 from portal.models import Base
+from tests.helpers import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Clock, base_env, build_app
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"
-CLIENT_ID = "11111111-2222-3333-4444-555555555555"
-CLIENT_SECRET = "emulator-test-secret"
-REDIRECT_URI = "http://localhost/auth/callback"
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
@@ -96,20 +90,12 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     emu.stop()
 
 
-def base_env(emulator: Any, database_url: str) -> dict[str, str]:
-    """Return the environment variables of a portal pointed at the emulator."""
-    return {
-        "PORTAL_ENV": "production",
-        "SECRET_KEY": "test-secret-key-of-at-least-32-chars",
-        "PORTAL_BASE_URL": "http://localhost",
-        "DATABASE_URL": database_url,
-        "ENTRA_TENANT_ID": emulator.tenant_id,
-        "ENTRA_CLIENT_ID": CLIENT_ID,
-        "ENTRA_CLIENT_SECRET": CLIENT_SECRET,
-        "ENTRA_AUTHORITY_HOST": emulator.url,
-        "GRAPH_ENDPOINT": emulator.url,
-        "ENTRA_CA_BUNDLE": str(emulator.ca_path),
-    }
+@pytest.fixture(autouse=True)
+def _disarm_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Reset the shared emulator's faults after each test that used it, failed or not."""
+    yield
+    if "emulator" in request.fixturenames:
+        request.getfixturevalue("emulator").reset_faults()
 
 
 @pytest.fixture
@@ -118,9 +104,7 @@ def make_app(emulator: Any, database_url: str, tmp_path: Path) -> Iterator[Calla
     apps: list[Flask] = []
 
     def build(**env: str) -> Flask:
-        values = {**base_env(emulator, database_url), **env}
-        config = load_config({k: v for k, v in values.items() if v is not None}, str(tmp_path))
-        app = create_app({**config, "TESTING": True})
+        app = build_app({**base_env(emulator, database_url), **env}, tmp_path)
         apps.append(app)
         return app
 
@@ -151,39 +135,6 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def emulator_session(emulator: Any) -> requests.Session:
-    """Return a requests session that trusts the emulator's CA, as a browser would."""
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(emulator.ca_path)
-    return session
-
-
-def pick_account(emulator: Any, authorize_url: str, object_id: str) -> requests.Response:
-    """Answer the emulator's account picker as a person would, without following the redirect."""
-    return emulator_session(emulator).post(
-        authorize_url, data={"account": object_id}, allow_redirects=False, timeout=10
-    )
-
-
-def prepare_callback(
-    client: FlaskClient, emulator: Any, object_id: str, next_url: str | None = None
-) -> str:
-    """Start the flow and pick the account; return the callback path and query, not yet visited."""
-    query = {"next": next_url} if next_url is not None else {}
-    started = client.get("/auth/login", query_string=query)
-    assert started.status_code == 302, started.status_code
-    answer = pick_account(emulator, started.headers["Location"], object_id)
-    assert answer.status_code == 302, answer.text[:300]
-    callback = urlsplit(answer.headers["Location"])
-    return f"{callback.path}?{callback.query}"
-
-
-def sign_in(client: FlaskClient, emulator: Any, object_id: str, next_url: str | None = None) -> Any:
-    """Drive the whole authorization-code flow and return the portal's callback response."""
-    return client.get(prepare_callback(client, emulator, object_id, next_url))
-
-
 @pytest.fixture
 def create_user(emulator: Any) -> Callable[..., str]:
     """Add a user to the emulator's tenant and return their object ID."""
@@ -199,38 +150,6 @@ def create_user(emulator: Any) -> Callable[..., str]:
         )
 
     return create
-
-
-@contextmanager
-def count_statements(app: Flask) -> Iterator[list[str]]:
-    """Collect every SQL statement the app's engine runs inside the block."""
-    seen: list[str] = []
-
-    def listener(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", listener)
-
-
-class Clock:
-    """A controllable clock for the portal's one time seam (`portal.models.base.clock`)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        """Return the frozen time."""
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward without sleeping."""
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from portal.extensions import db
 from portal.models import AuditEvent
 from portal.models.base import utcnow
 from portal.services import audit, audit_query
-from tests.conftest import CLIENT_ID, sign_in
+from tests.helpers import CLIENT_ID, sign_in
 
 FIELDS = ["at", "actor", "action", "target", "detail"]
 

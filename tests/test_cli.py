@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,12 +18,13 @@ import sqlalchemy as sa
 from click.testing import Result
 from flask import Flask
 
-from portal import create_app
-from portal.config import load_config
+import portal.diagnostics
+from portal.diagnostics import Check
 from portal.extensions import db
 from portal.models import AuditEvent, Base, EntraGroup, Group, GroupMembership, SyncRecord, User
 from portal.models.group import ENTRA, MEMBERSHIP_ENTRA
 from portal.services import groups, users
+from tests.helpers import build_app
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -58,7 +58,7 @@ SYNC_FIELDS = {
 def development_app(database_url: str, instance: Path) -> Flask:
     """Build a portal from a development environment without Entra: the CLI needs no emulator."""
     env = {"PORTAL_ENV": "development", "DATABASE_URL": database_url, "SECRET_KEY": "x"}
-    return create_app({**load_config(env, str(instance)), "TESTING": True})
+    return build_app(env, instance)
 
 
 @pytest.fixture
@@ -584,18 +584,16 @@ def test_sync_status_refuses_a_negative_limit_in_one_line(run: Callable[..., Res
 
 
 @pytest.fixture
-def diagnostics(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Stand in for portal.diagnostics with checks the test controls."""
-    checks: list[Any] = []
-    module = types.ModuleType("portal.diagnostics")
-    module.run_checks = lambda: list(checks)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "portal.diagnostics", module)
+def diagnostics(monkeypatch: pytest.MonkeyPatch) -> list[Check]:
+    """Make the configuration check return steps the test controls (the real one is tested too)."""
+    checks: list[Check] = []
+    monkeypatch.setattr(portal.diagnostics, "run_checks", lambda: list(checks))
     return checks
 
 
-def check(name: str, ok: bool, detail: str) -> Any:
-    """Build one check result as the diagnostics service returns it."""
-    return types.SimpleNamespace(name=name, ok=ok, detail=detail)
+def check(name: str, ok: bool, detail: str) -> Check:
+    """Build one step's outcome."""
+    return Check(name, ok, detail)
 
 
 def test_check_config_passes_when_every_check_does(

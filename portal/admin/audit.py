@@ -12,8 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Response, render_template, request, stream_with_context
 
-from portal.admin import pagination
-from portal.admin.routes import bp
+from portal.admin import bp, pagination
 from portal.extensions import db
 from portal.models import AuditEvent, User
 from portal.services import audit_query

@@ -8,38 +8,23 @@ import sqlalchemy as sa
 from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from portal.admin import pagination
+from portal.admin import actor, back, bp, done, pagination, refused
 from portal.admin.forms import GroupCreateForm, GroupLinkForm, GroupRenameForm, MemberAddForm
-from portal.admin.routes import actor, back, bp, done, refused
-from portal.admin.users import GUID, add_manual, remove_manual
+from portal.admin.users import add_manual
 from portal.extensions import db
-from portal.models import EntraGroup, Group, GroupMembership, User
+from portal.models import EntraGroup, Group, User
 from portal.models.group import BUILTIN, LOCAL
-from portal.services import groups, operations
+from portal.services import groups, operations, queries, users
 
 SOURCES = ("entra", "local", "builtin")
 LOOKUP_LIMIT = 20
 
 
-def _member_count() -> sa.ScalarSelect[int]:
-    """Count a group's members: a correlated subquery answered by the (group_id, user_id) index."""
-    return (
-        sa.select(sa.func.count(GroupMembership.id))
-        .where(GroupMembership.group_id == Group.id)
-        .scalar_subquery()
-    )
-
-
 def _list_query(text: str, source: str) -> sa.Select[Any]:
     """Select groups with their Entra object ID and member count, narrowed by search and source."""
-    query = sa.select(Group, EntraGroup.object_id, _member_count()).outerjoin(
-        EntraGroup, Group.entra_group_id == EntraGroup.id
-    )
+    query = queries.group_rows()
     if text:
-        match = Group.name.icontains(text, autoescape=True)
-        query = query.where(
-            sa.or_(match, EntraGroup.object_id == text.lower()) if GUID.match(text) else match
-        )
+        query = query.where(queries.group_search(text))
     if source:
         query = query.where(Group.source == source)
     return query
@@ -88,10 +73,7 @@ def groups_lookup() -> Response:
         .limit(LOOKUP_LIMIT)
     )
     if text:
-        match = Group.name.icontains(text, autoescape=True)
-        query = query.where(
-            sa.or_(match, EntraGroup.object_id == text.lower()) if GUID.match(text) else match
-        )
+        query = query.where(queries.group_search(text))
     found = [dict(row._mapping) for row in db.session.execute(query)]
     return jsonify(groups=found)
 
@@ -114,28 +96,10 @@ def group_create() -> str | Response:
 
 def _group_with_count(group_id: int) -> tuple[Group, str | None, int]:
     """Load a group with its Entra object ID and member count in one statement, or 404."""
-    query = (
-        sa.select(Group, EntraGroup.object_id, _member_count())
-        .outerjoin(EntraGroup, Group.entra_group_id == EntraGroup.id)
-        .where(Group.id == group_id)
-    )
-    row = db.session.execute(query).one_or_none()
+    row = db.session.execute(queries.group_rows().where(Group.id == group_id)).one_or_none()
     if row is None:
         abort(404)
     return row[0], row[1], row[2]
-
-
-def _members_query(group: Group, text: str) -> sa.Select[Any]:
-    """Select a group's members with how and when each joined."""
-    query = (
-        sa.select(User, GroupMembership.source, GroupMembership.created_at)
-        .join(GroupMembership, GroupMembership.user_id == User.id)
-        .where(GroupMembership.group_id == group.id)
-    )
-    if text:
-        columns = (User.display_name, User.email, User.upn, User.username)
-        query = query.where(sa.or_(*(c.icontains(text, autoescape=True) for c in columns)))
-    return query
 
 
 @bp.get("/groups/<int:group_id>")
@@ -144,7 +108,7 @@ def group_detail(group_id: int) -> str:
     group, object_id, member_count = _group_with_count(group_id)
     text = request.args.get("q", "").strip()[:200]
     page = pagination.paginate_request(
-        _members_query(group, text),
+        queries.members(group, text),
         pagination.simple_order(User.display_name, User.id),
     )
     return render_template(
@@ -213,25 +177,6 @@ def group_delete(group_id: int) -> Response:
     return redirect(url_for("admin.groups_list"))
 
 
-def find_user(key: str) -> User:
-    """Return the one user an email, UPN, username or object ID names."""
-    key = key.strip()
-    query = sa.select(User).where(
-        sa.or_(
-            User.object_id == key.lower(),
-            User.username == key,
-            sa.func.lower(User.email) == key.lower(),
-            sa.func.lower(User.upn) == key.lower(),
-        )
-    )
-    found = db.session.scalars(query.limit(2)).all()
-    if not found:
-        raise groups.GroupError(f"no user {key!r}")
-    if len(found) > 1:
-        raise groups.GroupError(f"several users match {key!r}: use the object ID")
-    return found[0]
-
-
 @bp.post("/groups/<int:group_id>/members")
 def group_member_add(group_id: int) -> Response:
     """Add a user to the group by hand."""
@@ -240,16 +185,22 @@ def group_member_add(group_id: int) -> Response:
     try:
         if not form.validate_on_submit():
             raise groups.GroupError("name a user to add")
-        add_manual(group, find_user(form.user.data or ""))
-    except groups.GroupError as exc:
+        add_manual(group, users.find_user(form.user.data or ""))
+    except (groups.GroupError, users.UserError) as exc:
         refused(f"Nothing changed: {exc}.")
     return back("admin.group_detail", group_id=group.id)
 
 
 @bp.post("/groups/<int:group_id>/members/<int:user_id>/remove")
 def group_member_remove(group_id: int, user_id: int) -> Response:
-    """Remove a manual member from the group."""
+    """Remove a manual membership; the group's page and the user's page both post here."""
     group = db.get_or_404(Group, group_id)
     user = db.get_or_404(User, user_id)
-    remove_manual(group, user)
+    try:
+        if operations.remove_membership(actor(), group, user):
+            done(f"{user.label} is no longer a member of {group.name}.")
+        else:
+            refused(f"{user.label} is not a member of {group.name}.")
+    except groups.GroupError as exc:
+        refused(f"Nothing changed: {exc}.")
     return back("admin.group_detail", group_id=group.id)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import render_template
 
-from portal.admin.routes import bp
+from portal.admin import bp
 from portal.extensions import db
 from portal.models import Group, SyncRecord, User
 from portal.models.base import utcnow

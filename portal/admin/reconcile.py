@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import flash, render_template
 from werkzeug.wrappers import Response
 
-from portal.admin.routes import actor, back, bp, refused
+from portal.admin import actor, back, bp, refused
 from portal.auth import entra
 from portal.extensions import db
 from portal.models import ReconcileRun, User

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import render_template
 
 from portal import diagnostics
-from portal.admin.routes import actor, bp
+from portal.admin import actor, bp
 from portal.extensions import db
 from portal.services import audit
 

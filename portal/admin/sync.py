@@ -8,8 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import render_template, request
 
-from portal.admin import pagination
-from portal.admin.routes import bp
+from portal.admin import bp, pagination
 from portal.models import SyncRecord, User
 from portal.models.base import utcnow
 from portal.models.sync import FAILED, OK, SKIPPED, UNCHANGED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Response
 
-from portal.admin.routes import actor, back, bp, done, refused
+from portal.admin import actor, back, bp, done, refused
 from portal.extensions import db
 from portal.models import User
 from portal.services import operations

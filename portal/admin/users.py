@@ -4,30 +4,27 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, render_template, request, stream_with_context
-from sqlalchemy import orm as so
 
+from portal.admin import actor, back, bp, done, pagination, refused
 from portal.admin import audit as audit_views
-from portal.admin import pagination
 from portal.admin.forms import MembershipAddForm
-from portal.admin.routes import actor, back, bp, done, refused
 from portal.extensions import db
-from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
-from portal.models.sync import FAILED
-from portal.services import audit, groups, operations, sessions, user_groups, users
+from portal.models import Group, SyncRecord, User
+from portal.services import audit, groups, operations, queries, sessions, user_groups, users
 
-GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SORTS = ("name", "email", "last_login", "created")
 # The direction a column header sorts in first: names A to Z, times newest first.
 FIRST_DIRECTION = {"name": "asc", "email": "asc", "last_login": "desc", "created": "desc"}
 RECENT_SYNCS = 10
 USER_PAGE_GROUPS = 25
+# Fields whose query-string argument has a shorter name.
+QUERY_NAMES = {"user_type": "type", "direction": "dir"}
 CSV_COLUMNS = (
     "display_name",
     "email",
@@ -48,13 +45,13 @@ class UserFilters:
     """What the users list is narrowed and sorted by, read from the query string."""
 
     q: str = ""
-    type: str = ""
+    user_type: str = ""
     status: str = ""
     group: str = ""
     sync: str = ""
     role: str = ""
     sort: str = "name"
-    dir: str = "asc"
+    direction: str = "asc"
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> UserFilters:
@@ -62,45 +59,46 @@ class UserFilters:
         sort = args.get("sort", "name")
         return cls(
             q=args.get("q", "").strip()[:200],
-            type=args.get("type", "") if args.get("type") in {"External", "Local"} else "",
+            user_type=args.get("type", "") if args.get("type") in {"External", "Local"} else "",
             status=args.get("status", "") if args.get("status") in {"active", "disabled"} else "",
             group=args.get("group", "").strip()[:256],
             sync=args.get("sync", "") if args.get("sync") == "failed" else "",
             role=args.get("role", "") if args.get("role") == "admin" else "",
             sort=sort if sort in SORTS else "name",
-            dir="desc" if args.get("dir") == "desc" else "asc",
+            direction="desc" if args.get("dir") == "desc" else "asc",
         )
 
     def args(self, **changes: str) -> dict[str, str]:
-        """Return the non-empty filters as query arguments, with `changes` applied."""
-        return {k: v for k, v in asdict(replace(self, **changes)).items() if v}
+        """Return the non-empty filters as query arguments, with `changes` (by argument name)."""
+        values = {QUERY_NAMES.get(k, k): v for k, v in asdict(self).items()}
+        return {k: v for k, v in {**values, **changes}.items() if v}
 
     def sort_args(self, column: str) -> dict[str, str]:
         """Return the query arguments of a column header: toggle it, or sort by it."""
         if self.sort == column:
-            return self.args(dir="asc" if self.dir == "desc" else "desc")
+            return self.args(dir="asc" if self.direction == "desc" else "desc")
         return self.args(sort=column, dir=FIRST_DIRECTION[column])
 
     def conditions(self) -> list[sa.ColumnElement[bool]]:
         """Return the WHERE conditions of the filters."""
         conditions = []
         if self.q:
-            conditions.append(_search(self.q))
-        if self.type:
-            conditions.append(User.user_type == self.type)
+            conditions.append(queries.user_search(self.q))
+        if self.user_type:
+            conditions.append(User.user_type == self.user_type)
         if self.status:
             conditions.append(User.is_active.is_(self.status == "active"))
         if self.group:
-            conditions.append(_in_group(self.group, resolve=len(self.order().segments) == 1))
+            conditions.append(queries.in_group(self.group, resolve=len(self.order().segments) == 1))
         if self.sync:
-            conditions.append(User.id.in_(_last_sync_failed()))
+            conditions.append(User.id.in_(queries.last_sync_failed()))
         if self.role:
             conditions.append(User.is_admin.is_(True))
         return conditions
 
     def order(self) -> pagination.Order:
         """Return the keyset order of the chosen sort."""
-        descending = self.dir == "desc"
+        descending = self.direction == "desc"
         if self.sort == "email":
             return pagination.nullable_order(User.email, User.id, descending)
         if self.sort == "last_login":
@@ -110,67 +108,9 @@ class UserFilters:
         return pagination.simple_order(User.display_name, User.id, descending=descending)
 
 
-def _search(text: str) -> sa.ColumnElement[bool]:
-    """Match a piece of the name, email, UPN or username, or a whole object ID."""
-    columns = (User.display_name, User.email, User.upn, User.username)
-    matches = [column.icontains(text, autoescape=True) for column in columns]
-    if GUID.match(text):
-        matches.append(User.object_id == text.lower())
-    return sa.or_(*matches)
-
-
-def _in_group(name_or_object_id: str, resolve: bool) -> sa.ColumnElement[bool]:
-    """Match members of the groups with this name or Entra object ID.
-
-    With `resolve`, the group ids are looked up first and passed as values: PostgreSQL then
-    plans with the group's real size (walk users by name for a huge group, its members for a
-    small one), which a subquery hides from it. That lookup is one more statement, so an
-    order that may read two segments (nullable sort columns) keeps the subquery instead.
-    """
-    if GUID.match(name_or_object_id):
-        lookup = sa.select(Group.id).join(Group.entra_group)
-        lookup = lookup.where(EntraGroup.object_id == name_or_object_id.lower())
-    else:
-        lookup = sa.select(Group.id).where(Group.name == name_or_object_id)
-    group_ids = list(db.session.scalars(lookup.limit(100))) if resolve else lookup
-    return (
-        sa.select(GroupMembership.id)
-        .where(GroupMembership.user_id == User.id, GroupMembership.group_id.in_(group_ids))
-        .exists()
-    )
-
-
-def _last_sync_failed() -> sa.Select[tuple[int]]:
-    """Select the users whose most recent sync record failed, starting from failed records."""
-    newer = so.aliased(SyncRecord)
-    no_newer = (
-        sa.select(newer.id)
-        .where(newer.user_id == SyncRecord.user_id, newer.synced_at > SyncRecord.synced_at)
-        .exists()
-    )
-    return sa.select(SyncRecord.user_id).where(SyncRecord.status == FAILED, ~no_newer)
-
-
-def row_columns() -> tuple[sa.ScalarSelect[Any], sa.ScalarSelect[Any]]:
-    """Return the per-row group count and last sync status subqueries of the users list."""
-    group_count = (
-        sa.select(sa.func.count(GroupMembership.id))
-        .where(GroupMembership.user_id == User.id)
-        .scalar_subquery()
-    )
-    last_sync = (
-        sa.select(SyncRecord.status)
-        .where(SyncRecord.user_id == User.id)
-        .order_by(SyncRecord.synced_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return group_count, last_sync
-
-
 def _list_query(filters: UserFilters) -> sa.Select[Any]:
     """Select users with their group count and last sync status, one statement per page."""
-    return sa.select(User, *row_columns()).where(*filters.conditions())
+    return sa.select(User, *queries.user_row_columns()).where(*filters.conditions())
 
 
 @bp.get("/users")
@@ -310,25 +250,3 @@ def add_manual(group: Group, user: User) -> None:
     if not operations.add_membership(actor(), group, user):
         raise groups.GroupError(f"{user.label} is already a member of {group.name!r} by hand")
     done(f"{user.label} is now a manual member of {group.name}.")
-
-
-@bp.post("/users/<int:user_id>/memberships/<int:group_id>/remove")
-def user_membership_remove(user_id: int, group_id: int) -> Response:
-    """Remove a manual membership of the user."""
-    user = db.get_or_404(User, user_id)
-    group = db.get_or_404(Group, group_id)
-    remove_manual(group, user)
-    return back("admin.user_detail", user_id=user.id)
-
-
-def remove_manual(group: Group, user: User) -> None:
-    """Remove a manual membership and confirm it, or say why it cannot be removed."""
-    try:
-        removed = operations.remove_membership(actor(), group, user)
-    except groups.GroupError as exc:
-        refused(f"Nothing changed: {exc}.")
-        return
-    if not removed:
-        refused(f"{user.label} is not a member of {group.name}.")
-        return
-    done(f"{user.label} is no longer a member of {group.name}.")

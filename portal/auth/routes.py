@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from portal.auth import entra
 from portal.auth.redirects import safe_next
-from portal.errors import discard_session
+from portal.errors import rollback_database_session
 from portal.extensions import db
 from portal.services import audit, flows, policy
 from portal.services.signin import (
@@ -70,7 +70,7 @@ def record_outside(actor: audit.Actor | str, action: str, target: str, **details
         audit.record(actor, action, target, **details)
         db.session.commit()
     except (OperationalError, InterfaceError) as exc:
-        discard_session()
+        rollback_database_session()
         log.warning("audit event %s not stored: %s", action, type(exc).__name__)
 
 
@@ -130,7 +130,7 @@ def login() -> Response:
         flows.save(key, flow, safe_next(request.args.get("next")), new_key=new_key)
         db.session.commit()
     except (OperationalError, InterfaceError) as exc:
-        discard_session()
+        rollback_database_session()
         return fail(f"database unavailable: {type(exc).__name__}", UNAVAILABLE)
     response = redirect(flow["auth_uri"])
     remember_sign_in_key(response, key)
@@ -155,11 +155,11 @@ def callback() -> Response | tuple[str, int]:
         return refuse(claims, "account disabled", page="auth/disabled.html")
     except (OperationalError, InterfaceError) as exc:
         # The contract allows no 5xx from the callback, a database outage included.
-        discard_session()
+        rollback_database_session()
         session.clear()
         return fail(f"database unavailable: {type(exc).__name__}", UNAVAILABLE)
     except Exception as exc:  # noqa: BLE001 - the contract allows no 5xx from the callback
-        discard_session()
+        rollback_database_session()
         session.clear()
         return fail(unexpected(exc))
     return redirect(safe_next(pending.next_url if pending else None))

@@ -30,10 +30,8 @@ def init_commands(app: Flask) -> None:
 
 def dev_cli() -> click.Group:
     """Build the `dev` group: helpers for a development database."""
+    from portal.dev.seed import seed_command
+
     group = AppGroup("dev", help="Development helpers.")
-    try:
-        from portal.dev.seed import seed_command
-    except ImportError:  # the seed command arrives with the admin console
-        return group
     group.add_command(seed_command, "seed")
     return group

@@ -128,4 +128,4 @@ def pick_user(object_id: str | None, username: str | None, tenant: str | None) -
         raise click.UsageError("name the user with either --user OBJECT_ID or --username NAME")
     if tenant and username is not None:
         raise click.UsageError("--tenant narrows --user only")
-    return users.find_user(object_id, username=username, tenant_id=tenant)
+    return users.find_user(object_id or username or "", tenant_id=tenant)

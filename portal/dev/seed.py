@@ -26,7 +26,7 @@ from flask.cli import with_appcontext
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
 from portal.models.base import utcnow
-from portal.models.group import ALL_USERS, BUILTIN
+from portal.services import groups
 
 TENANT_ID = "5eed0000-0000-4000-8000-000000000001"
 BATCH = 50_000
@@ -53,7 +53,7 @@ def seed(
     """
     rng = random.Random(seed)  # noqa: S311 - test data, no secrecy involved
     now = utcnow()
-    all_users = _all_users_group_id()
+    all_users = groups.all_users_group().id
     ids = _next_ids()
     user_rows = list(_users(rng, n_users, ids["users"], now))
     entra_rows, group_rows = _groups(rng, n_groups, ids["groups"], ids["entra_groups"], now)
@@ -93,18 +93,6 @@ def _next_ids() -> dict[str, int]:
         name: (db.session.scalar(sa.select(sa.func.max(column))) or 0) + 1
         for name, column in tables.items()
     }
-
-
-def _all_users_group_id() -> int:
-    """Return the id of the built-in `All users` group, creating it when missing."""
-    query = sa.select(Group.id).where(Group.source == BUILTIN, Group.name == ALL_USERS)
-    group_id = db.session.scalar(query)
-    if group_id is None:
-        group = Group(name=ALL_USERS, source=BUILTIN, description="Every active External user.")
-        db.session.add(group)
-        db.session.flush()
-        group_id = group.id
-    return group_id
 
 
 def _guid(rng: random.Random) -> str:

@@ -13,9 +13,3 @@ class LocalLoginForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=150)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
     submit = SubmitField("Sign in")
-
-
-class EmptyForm(FlaskForm):
-    """A form with only a CSRF token, for POST-only buttons such as sign-out."""
-
-    submit = SubmitField("Submit")

@@ -75,6 +75,9 @@ class Lookup:
 class GraphClient:
     """One per app: the Graph base URL, its TLS-pinned session and per-process knowledge."""
 
+    # How the client waits out Retry-After and backoff; tests swap it to record the waits.
+    sleep = staticmethod(time.sleep)
+
     def __init__(self, config: dict[str, Any]) -> None:
         self.base = config["GRAPH_ENDPOINT"].rstrip("/") + "/v1.0"
         # The resource an application token must name: the configured Graph host itself.
@@ -257,7 +260,7 @@ class GraphCall:
                 return _json(response, url)
             wait, is_backoff = self._retry_wait(response, url, backoffs)
             backoffs += is_backoff
-            time.sleep(wait)
+            self.graph.sleep(wait)
         raise GraphError(f"Graph kept throttling {_path(url)} after {MAX_ATTEMPTS} attempts")
 
     def _retry_wait(

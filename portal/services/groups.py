@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.config import GUID
+from portal.database import insert
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, User
 from portal.models.base import utcnow
@@ -19,6 +19,7 @@ from portal.models.group import (
     MEMBERSHIP_ENTRA,
     MEMBERSHIP_MANUAL,
 )
+from portal.services import queries
 
 
 class GroupError(ValueError):
@@ -31,9 +32,7 @@ def all_users_group() -> Group:
     group = db.session.scalars(query).first()
     if group is None:
         # Concurrent first sign-ins may race here: the partial unique index keeps one row.
-        dialect = db.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(Group).values(
+        stmt = insert(db.session, Group).values(
             name=ALL_USERS,
             source=BUILTIN,
             description="Every active External user.",
@@ -185,9 +184,7 @@ def _insert_manual(group: Group, user: User) -> bool:
     (group_id, user_id) constraint lets one insert win, and the other learns it lost
     instead of failing on the constraint.
     """
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(GroupMembership).values(
+    statement = insert(db.session, GroupMembership).values(
         group_id=group.id, user_id=user.id, source=MEMBERSHIP_MANUAL, created_at=utcnow()
     )
     statement = statement.on_conflict_do_nothing(index_elements=["group_id", "user_id"])
@@ -237,16 +234,7 @@ def names_by_user() -> dict[int, list[str]]:
 
 def list_with_counts() -> list[tuple[Group, str | None, int]]:
     """Return every group with its Entra object ID and member count, by name, in one query."""
-    count = (
-        sa.select(sa.func.count(GroupMembership.id))
-        .where(GroupMembership.group_id == Group.id)
-        .scalar_subquery()
-    )
-    query = (
-        sa.select(Group, EntraGroup.object_id, count)
-        .outerjoin(EntraGroup, Group.entra_group_id == EntraGroup.id)
-        .order_by(Group.name, Group.id)
-    )
+    query = queries.group_rows().order_by(Group.name, Group.id)
     return [(group, object_id, members) for group, object_id, members in db.session.execute(query)]
 
 

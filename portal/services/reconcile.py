@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from portal.database import insert as dialect_insert
 from portal.extensions import db
 from portal.models import (
     DeltaState,
@@ -450,7 +451,7 @@ def _write_edges(tenant_id: str, reading: Reading) -> None:
         for g, members in reading.added.items()
         for m, is_group in members.items()
     )
-    insert = _insert(edges)
+    insert = dialect_insert(db.session, edges)
     if not reading.full:
         insert = insert.on_conflict_do_nothing(
             index_elements=["tenant_id", "group_id", "member_id"]
@@ -475,7 +476,7 @@ def _write_names(tenant_id: str, names: dict[str, str | None]) -> None:
         for oid, name in sorted(names.items())
         if name and cached.get(oid, "") != name
     ]
-    stmt = _insert(EntraGroup)
+    stmt = dialect_insert(db.session, EntraGroup)
     stmt = stmt.on_conflict_do_update(
         index_elements=["object_id"],
         set_={"display_name": stmt.excluded.display_name, "read_at": stmt.excluded.read_at},
@@ -699,7 +700,7 @@ def _write_memberships(user: User, change: UserChange) -> None:
             {"group_id": gid, "user_id": user.id, "source": MEMBERSHIP_ENTRA, "created_at": now}
             for gid, _ in change.add
         ]
-        stmt = _insert(GroupMembership).on_conflict_do_nothing(
+        stmt = dialect_insert(db.session, GroupMembership).on_conflict_do_nothing(
             index_elements=["group_id", "user_id"]
         )
         db.session.execute(stmt, rows)
@@ -810,14 +811,6 @@ def _take_lock_row() -> bool:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _insert(table: Any) -> Any:
-    """Return the dialect's INSERT, which supports ON CONFLICT on SQLite and PostgreSQL."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:

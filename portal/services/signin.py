@@ -21,7 +21,7 @@ def sign_in_external(claims: dict[str, Any], access_token: str | None) -> User:
     """
     policy.check_identity(claims)
     # One query loads the user with their memberships, groups and cached group names.
-    snapshot = sync.load(claims["tid"].lower(), claims["oid"].lower())
+    snapshot = sync.load_snapshot(claims["tid"].lower(), claims["oid"].lower())
     if snapshot.user is not None and not snapshot.user.is_active:
         raise UserDisabled
     # Graph first, writes after: no row lock or SQLite write lock is held while Graph answers.

@@ -1,10 +1,11 @@
 """Group sync at sign-in: Entra group IDs to names through Graph, then local memberships.
 
-`load` reads the user, their memberships, groups and those groups' cached names in one query;
-`resolve_groups` then only reads (the rest of the name cache, then Graph), so no database lock
-is held while Graph answers; `apply` then writes everything and only flushes: the sign-in
-view commits once. Writes are O(changed): an unchanged sign-in writes no membership rows, and
-with fresh names it runs three statements in all (this query, UPDATE users, INSERT sync_records).
+`load_snapshot` reads the user, their memberships, groups and those groups' cached names in one
+query; `resolve_groups` then only reads (the rest of the name cache, then Graph), so no
+database lock is held while Graph answers; `apply` then writes everything and only flushes: the
+sign-in view commits once. Writes are O(changed): an unchanged sign-in writes no membership
+rows, and with fresh names it runs three statements in all (this query, UPDATE users, INSERT
+sync_records).
 
 The memberships are read before the user's row is locked (no lock while Graph answers); the
 sign-in then updates the user's row only if nobody signed them in since (`users.stamp_sign_in`),
@@ -23,9 +24,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.config import group_filter
+from portal.database import insert
 from portal.extensions import db
 from portal.log import audit_log
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
@@ -75,7 +76,7 @@ class Resolution:
     # Group names by object ID, from the cache or Graph; IDs that are no groups are absent.
     names: dict[str, str] = field(default_factory=dict)
     # What Graph said this sign-in, to store in the cache: a name, or None for "no group".
-    read: dict[str, str | None] = field(default_factory=dict)
+    graph_names: dict[str, str | None] = field(default_factory=dict)
     read_at: datetime = field(default_factory=utcnow)
     # Cache rows already loaded (object ID -> entra_groups.id), so apply need not reload them.
     cache_ids: dict[str, int] = field(default_factory=dict)
@@ -89,7 +90,7 @@ class Resolution:
         return self.status is None
 
 
-def load(tenant_id: str, object_id: str) -> Snapshot:
+def load_snapshot(tenant_id: str, object_id: str) -> Snapshot:
     """Load an External user with their memberships, groups and those groups' cache rows."""
     cache = (EntraGroup.id, EntraGroup.object_id, EntraGroup.display_name, EntraGroup.read_at)
     query = (
@@ -157,16 +158,16 @@ def _resolve(resolution: Resolution, claims: Mapping[str, Any], call: graph.Grap
         ids = call.member_group_ids()
         if ids is None:  # past getMemberGroups' 11,000: page through, names included
             found = call.transitive_groups()
-            ids, resolution.read = list(found), {i: n for i, n in found.items() if n}
+            ids, resolution.graph_names = list(found), {i: n for i, n in found.items() if n}
         resolution.group_ids = ids
-    unnamed = [i for i in resolution.group_ids if i not in resolution.read]
+    unnamed = [i for i in resolution.group_ids if i not in resolution.graph_names]
     fresh = _fresh_names(unnamed, resolution)
     missing = [i for i in unnamed if i not in fresh]
     if missing:
         # Only names are cached: an ID Graph leaves out or names not at all is asked again next
         # time, never remembered as "no group" (an omission proves nothing).
-        resolution.read.update(call.lookup(missing).names)
-    known = {**fresh, **resolution.read}
+        resolution.graph_names.update(call.lookup(missing).names)
+    known = {**fresh, **resolution.graph_names}
     resolution.names = {i: n for i in resolution.group_ids if (n := known.get(i))}
 
 
@@ -198,10 +199,10 @@ def apply(user: User, resolution: Resolution) -> SyncRecord:
         _join_all_users(user, current, added)
     if resolution.known:
         _store_names(resolution)
-        if resolution.read and current_app.config["GROUP_SYNC_MODE"] == "match":
-            _unlink_ambiguous(set(resolution.read.values()))
+        if resolution.graph_names and current_app.config["GROUP_SYNC_MODE"] == "match":
+            _unlink_ambiguous(set(resolution.graph_names.values()))
         linked = _linked_groups(_synced(resolution), resolution.snapshot.linked)
-        _follow(user, current, linked, _unnamed(resolution), added, removed)
+        _follow_entra_memberships(user, current, linked, _unnamed(resolution), added, removed)
     if user.is_external:
         roles = resolution.roles if resolution.roles is not None else user.app_roles
         _follow_admin(user, resolution.group_ids, roles or [])
@@ -239,15 +240,19 @@ def _store_names(resolution: Resolution) -> None:
             "display_name": name,
             "read_at": resolution.read_at,
         }
-        for object_id, name in sorted(resolution.read.items())  # one lock order for all
+        for object_id, name in sorted(resolution.graph_names.items())  # one lock order for all
     ]
-    stmt = _insert(EntraGroup)
+    stmt = insert(db.session, EntraGroup)
     stmt = stmt.on_conflict_do_update(
         index_elements=["object_id"],
         set_={"display_name": stmt.excluded.display_name, "read_at": stmt.excluded.read_at},
     )
     _execute_many(stmt, rows)
-    new = [i for i in resolution.read if resolution.read[i] and i not in resolution.cache_ids]
+    new = [
+        i
+        for i in resolution.graph_names
+        if resolution.graph_names[i] and i not in resolution.cache_ids
+    ]
     for chunk in _chunks(new):
         query = sa.select(EntraGroup.object_id, EntraGroup.id).where(
             EntraGroup.object_id.in_(chunk)
@@ -315,7 +320,9 @@ def _create_mirrors(unlinked: dict[int, str]) -> None:
         {"name": name, "source": ENTRA, "description": "", "entra_group_id": eid, "created_at": now}
         for eid, name in sorted(unlinked.items())
     ]
-    _execute_many(_insert(Group).on_conflict_do_nothing(index_elements=["entra_group_id"]), rows)
+    _execute_many(
+        insert(db.session, Group).on_conflict_do_nothing(index_elements=["entra_group_id"]), rows
+    )
     audit_log.info("group sync: created %d mirrored group(s)", len(rows))
     audit.record_many(audit.SYNC, audit.GROUP_CREATED, [row["name"] for row in rows], source=ENTRA)
 
@@ -374,7 +381,7 @@ def _unnamed(resolution: Resolution) -> set[int]:
     return {row for i in ids if i not in resolution.names and (row := resolution.cache_ids.get(i))}
 
 
-def _follow(
+def _follow_entra_memberships(
     user: User,
     current: list[tuple[GroupMembership, Group]],
     linked: dict[int, Group],
@@ -412,7 +419,9 @@ def _insert_memberships(user: User, group_ids: Iterable[int], source: str) -> bo
         {"group_id": gid, "user_id": user.id, "source": source, "created_at": now}
         for gid in group_ids
     ]
-    stmt = _insert(GroupMembership).on_conflict_do_nothing(index_elements=["group_id", "user_id"])
+    stmt = insert(db.session, GroupMembership).on_conflict_do_nothing(
+        index_elements=["group_id", "user_id"]
+    )
     _execute_many(stmt, rows)
     # The ORM did not see these rows: make `user.memberships` reload when next read.
     db.session.expire(user, ["memberships"])
@@ -465,12 +474,6 @@ def _audit(user: User, verb: str, what: str) -> None:
 def _who(user: User) -> str:
     """Name a user in logs by tenant and object ID (no claims, no tokens)."""
     return f"{user.tenant_id}/{user.object_id}"
-
-
-def _insert(model: type[Any]) -> Any:
-    """Return the dialect's INSERT, which supports ON CONFLICT on SQLite and PostgreSQL."""
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 def _execute_many(stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:

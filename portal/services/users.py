@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal.database import insert
 from portal.extensions import db
 from portal.models import User
 from portal.models.base import utcnow
@@ -54,9 +54,7 @@ def upsert_external(claims: Mapping[str, Any], user: User | None = None) -> User
 
 def _insert_external_once(tenant_id: str, object_id: str) -> None:
     """Insert the user unless a concurrent first sign-in already did (one row, no error)."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(User).values(
+    stmt = insert(db.session, User).values(
         tenant_id=tenant_id,
         object_id=object_id,
         user_type=EXTERNAL,
@@ -149,24 +147,29 @@ def authenticate_local(username: str, password: str) -> User | None:
     return user
 
 
-def find_user(
-    object_id: str | None = None, *, username: str | None = None, tenant_id: str | None = None
-) -> User:
-    """Return the one user an object ID (optionally narrowed by tenant) or a username names."""
-    if username is not None:
-        query = sa.select(User).where(User.username == username)
-    elif object_id is not None:
-        query = sa.select(User).where(User.object_id == object_id.lower())
-        if tenant_id:
-            query = query.where(User.tenant_id == tenant_id.lower())
-    else:
-        raise UserError("name a user with an object ID or a username")
-    users = db.session.scalars(query.limit(2)).all()
-    if not users:
-        raise UserError(f"no user {username or object_id!r}")
-    if len(users) > 1:
-        raise UserError(f"several tenants have a user {object_id!r}: add --tenant")
-    return users[0]
+def find_user(key: str, *, tenant_id: str | None = None) -> User:
+    """Return the one user a key names: an object ID (narrowed by tenant), username, email or UPN.
+
+    The admin console's forms and the CLI's --user/--username both name users this way.
+    """
+    key = key.strip()
+    by_id = User.object_id == key.lower()
+    if tenant_id:
+        by_id = sa.and_(by_id, User.tenant_id == tenant_id.lower())
+    named = sa.or_(
+        User.username == key,
+        sa.func.lower(User.email) == key.lower(),
+        sa.func.lower(User.upn) == key.lower(),
+    )
+    query = sa.select(User).where(by_id if tenant_id else sa.or_(by_id, named))
+    found = db.session.scalars(query.limit(2)).all()
+    if not found:
+        raise UserError(f"no user {key!r}")
+    if len(found) > 1:
+        raise UserError(
+            f"several users match {key!r}: use the object ID (and --tenant where tenants share it)"
+        )
+    return found[0]
 
 
 def set_active(user: User, is_active: bool, *, end_reason: str = DISABLED) -> bool:

@@ -14,8 +14,7 @@ from flask.testing import FlaskClient
 from portal.extensions import db
 from portal.models import AuditEvent, EntraGroup, Group, GroupMembership, User
 from portal.services import groups
-from tests.admin.conftest import Admin, add_external, post
-from tests.conftest import sign_in
+from tests.helpers import Admin, add_external, post, sign_in
 
 
 def audit_actions(app: Flask) -> list[tuple[str, str, str]]:
@@ -110,7 +109,10 @@ def test_manual_membership_added_and_removed_from_the_users_page(app: Flask, adm
     with app.app_context():
         group_id = db.session.scalar(sa.select(Group.id).where(Group.name == "Field team"))
     removed = post(
-        admin.client, f"/admin/users/{user_id}/memberships/{group_id}/remove", follow_redirects=True
+        admin.client,
+        f"/admin/groups/{group_id}/members/{user_id}/remove",
+        {"back": f"/admin/users/{user_id}"},
+        follow_redirects=True,
     )
     assert "Mia Manual is no longer a member of Field team." in removed.text
     assert memberships(app, user_id) == {}
@@ -134,7 +136,7 @@ def test_memberships_from_entra_and_the_builtin_group_cannot_be_removed_by_hand(
     for group_id in ids:
         response = post(
             admin.client,
-            f"/admin/users/{user_id}/memberships/{group_id}/remove",
+            f"/admin/groups/{group_id}/members/{user_id}/remove",
             follow_redirects=True,
         )
         assert "Nothing changed" in response.text

@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
 from portal.services import audit
 from portal.services import groups as group_service
-from tests.admin.conftest import Admin, add_external, local_sign_in, make_local, post
+from tests.helpers import Admin, add_external, local_sign_in, make_local, post
 
 SHOWING = re.compile(r"Showing (\d+)–(\d+) of (\d+)")
 

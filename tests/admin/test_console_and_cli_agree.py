@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, Group, GroupMembership, User
 from portal.models.group import MEMBERSHIP_BUILTIN, MEMBERSHIP_ENTRA
 from portal.services import groups, users
-from tests.admin.conftest import Admin, post
+from tests.helpers import Admin, post
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 PATHS = ("console", "cli")
@@ -83,7 +83,7 @@ def membership_change(w: World, verb: str, group: str, group_id: int) -> dict[st
             "command": command,
             "form": (f"/admin/users/{w.user_id}/memberships", {"group": group}),
         }
-    url = f"/admin/users/{w.user_id}/memberships/{group_id}/remove"
+    url = f"/admin/groups/{group_id}/members/{w.user_id}/remove"
     return {"command": command, "form": (url, {})}
 
 

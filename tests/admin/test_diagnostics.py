@@ -9,8 +9,7 @@ from typing import Any
 from flask import Flask
 
 from portal import diagnostics
-from tests.admin.conftest import local_sign_in, make_local, post
-from tests.conftest import CLIENT_SECRET
+from tests.helpers import CLIENT_SECRET, local_sign_in, make_local, post
 
 NO_ROLES_CLIENT = "44444444-5555-6666-7777-888888888888"
 

@@ -16,8 +16,8 @@ from portal.extensions import db
 from portal.models import AuditEvent, EntraGroup, Group
 from portal.models.base import utcnow
 from portal.services import groups
-from tests.admin.conftest import Admin, add_external, local_sign_in, make_local, post
 from tests.admin.test_access import admin_endpoints, url_of
+from tests.helpers import Admin, add_external, local_sign_in, make_local, post
 
 LISTS = [
     "/admin/users",

@@ -13,8 +13,7 @@ from portal.dev.seed import seed
 from portal.extensions import db
 from portal.models import AuditEvent, Group, SyncRecord, User
 from portal.services import audit
-from tests.admin.conftest import Admin
-from tests.conftest import count_statements
+from tests.helpers import Admin, count_statements
 
 MAX_STATEMENTS = 3
 NEXT = re.compile(r'rel="next" href="([^"]+)"')

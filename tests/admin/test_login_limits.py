@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, LoginFailure
 from portal.models.base import utcnow
 from portal.services import login_limits
-from tests.admin.conftest import ADMIN_PASSWORD, local_sign_in, make_local, post
+from tests.helpers import ADMIN_PASSWORD, local_sign_in, make_local, post
 
 
 def attempt(client: FlaskClient, username: str, password: str, addr: str = "10.0.0.1") -> int:

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import AuditEvent, UserSession
-from tests.admin.conftest import Admin, local_sign_in, make_local, post
+from tests.helpers import Admin, local_sign_in, make_local, post
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36"
 

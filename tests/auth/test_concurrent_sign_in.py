@@ -12,7 +12,7 @@ from flask import Flask
 
 from portal.extensions import db
 from portal.models import User
-from tests.conftest import prepare_callback
+from tests.helpers import prepare_callback
 
 SIGN_INS = 20
 

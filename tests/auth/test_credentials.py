@@ -23,7 +23,7 @@ from portal.dev.emulator.credentials import (
     make_certificate,
 )
 from tests.auth.test_policy import events
-from tests.conftest import CLIENT_ID, sign_in
+from tests.helpers import CLIENT_ID, sign_in
 
 ISSUER = "https://oidc.cluster.example/id/7f3c"
 SUBJECT = "system:serviceaccount:portal:web"

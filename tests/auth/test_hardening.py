@@ -16,7 +16,7 @@ from portal.auth import entra
 from portal.extensions import db
 from portal.models import User
 from tests.auth.test_login import assert_refused
-from tests.conftest import CLIENT_ID, sign_in
+from tests.helpers import CLIENT_ID, sign_in
 
 OTHER_APP = "22222222-3333-4444-5555-666666666666"
 

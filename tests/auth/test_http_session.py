@@ -20,7 +20,6 @@ def slow_emulator(emulator: Any) -> Iterator[Any]:
     """The emulator with a fixed delay, so the threads' requests overlap."""
     emulator.set_latency(fixed=0.05)
     yield emulator
-    emulator.reset_faults()
 
 
 def test_concurrent_requests_keep_every_connection_in_the_pool(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import User
-from tests.conftest import prepare_callback, sign_in
+from tests.helpers import prepare_callback, sign_in
 
 OTHER_TENANT_ID = "7d0c3a5e-6b1f-4d2a-9e8c-1f2a3b4c5d6e"
 
@@ -46,13 +46,6 @@ def assert_refused(app: Flask, client: FlaskClient, response: Any, secrets: list
             assert secret not in body
     assert client.get("/").headers["Location"] == "/login?next=/"
     assert users_in(app) == []
-
-
-@pytest.fixture(autouse=True)
-def disarmed_emulator(emulator: Any) -> Iterator[None]:
-    """Disarm whatever a failing test left armed, so it cannot leak into the next test."""
-    yield
-    emulator.reset_faults()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from tests.conftest import prepare_callback, sign_in
+from tests.helpers import prepare_callback, sign_in
 
 
 def test_first_visit_gets_the_sign_in_page_without_a_reproach(client: FlaskClient) -> None:

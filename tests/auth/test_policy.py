@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import AuditEvent, Group, GroupMembership, User
-from tests.conftest import CLIENT_ID, sign_in
+from tests.helpers import CLIENT_ID, sign_in
 
 ROLE = "Portal.User"
 ADMIN_ROLE = "Portal.Admin"

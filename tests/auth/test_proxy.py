@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import sign_in
+from tests.helpers import sign_in
 
 TINYPROXY = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import User
-from tests.conftest import prepare_callback, sign_in
+from tests.helpers import prepare_callback, sign_in
 
 COOKIE = "portal_session"
 

@@ -24,7 +24,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, SignInFlow, User, UserSession
 from portal.services import flows, sessions
 from portal.services.sessions import KEEP_ENDED
-from tests.conftest import Clock, count_statements, prepare_callback, sign_in
+from tests.helpers import Clock, count_statements, prepare_callback, sign_in
 
 COOKIE = "portal_session"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

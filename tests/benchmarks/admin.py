@@ -58,11 +58,8 @@ class Positions:
 def run(ws: Workspace, backends: list[str], size: str) -> Report:
     """Seed each backend, then time the portal's pages and the naive queries."""
     report = Report("admin", "3. Admin pages at scale")
-    try:
-        from portal.dev.seed import seed
-    except ImportError:
-        report.check("admin pages measured", None, "portal/dev/seed.py has not landed")
-        return report
+    from portal.dev.seed import seed
+
     sizes = SIZES[size]
     for backend in backends:
         with fresh_database(backend, ws.scratch) as url:

@@ -10,9 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from portal.admin.users import row_columns
 from portal.extensions import db
 from portal.models import Group, GroupMembership, SyncRecord, User
+from portal.services.queries import user_row_columns
 
 PAGE = 50
 
@@ -29,7 +29,7 @@ def users_offset_count(offset: int, text: str | None = None) -> list[Any]:
     """Users page by OFFSET, with an exact COUNT for the page numbers."""
     where = _search(text)
     db.session.scalar(sa.select(sa.func.count(User.id)).where(*where))
-    query = sa.select(User, *row_columns()).where(*where)
+    query = sa.select(User, *user_row_columns()).where(*where)
     query = query.order_by(User.display_name, User.id).offset(offset).limit(PAGE)
     return list(db.session.execute(query))
 

@@ -15,7 +15,7 @@ from flask import Flask
 from portal.dev.seed import seed
 from portal.extensions import db
 from portal.services import users
-from tests.browser.conftest import SCREENSHOTS, serve_portal
+from tests.helpers import SCREENSHOTS, serve_portal
 
 CLIENT = ("55555555-6666-7777-8888-999999999999", "admin-browser-secret")
 PASSWORD = "a long local admin password"

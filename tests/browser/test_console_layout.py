@@ -15,7 +15,7 @@ from flask import Flask
 from portal.extensions import db
 from portal.models import Group, GroupMembership, SyncRecord, User
 from portal.services import audit, users
-from tests.browser.conftest import SCREENSHOTS, serve_portal
+from tests.helpers import SCREENSHOTS, serve_portal
 
 CLIENT = ("66666666-7777-8888-9999-000000000000", "layout-browser-secret")
 PASSWORD = "a long local admin password"

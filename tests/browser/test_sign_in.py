@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.browser.conftest import SCREENSHOTS, serve_portal
+from tests.helpers import SCREENSHOTS, serve_portal
 
 BROWSER_CLIENT = ("33333333-4444-5555-6666-777777777777", "browser-test-secret")
 NORA_EMAIL = "nora@northwind.example"

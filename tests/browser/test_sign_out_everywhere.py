@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.browser.conftest import SCREENSHOTS, serve_portal
+from tests.helpers import SCREENSHOTS, serve_portal
 
 SESSIONS_CLIENT = ("44444444-5555-6666-7777-888888888888", "sessions-browser-secret")
 PERSON = "Sid Sessions"

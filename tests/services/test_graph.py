@@ -52,7 +52,7 @@ class ScriptedSession:
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record the client's waits instead of sleeping them."""
     recorded: list[float] = []
-    monkeypatch.setattr(graph.time, "sleep", recorded.append)
+    monkeypatch.setattr(graph.GraphClient, "sleep", staticmethod(recorded.append))
     return recorded
 
 

@@ -28,8 +28,7 @@ from portal.models import (
 )
 from portal.models.group import MEMBERSHIP_MANUAL
 from portal.services import reconcile, users
-from tests.admin.conftest import local_sign_in, make_local, post
-from tests.conftest import CLIENT_ID, emulator_session, sign_in
+from tests.helpers import CLIENT_ID, emulator_session, local_sign_in, make_local, post, sign_in
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.models import EntraGroup, Group, User
 from portal.services import audit, operations, sync
 from portal.services import groups as group_service
-from tests.conftest import prepare_callback, sign_in
+from tests.helpers import prepare_callback, sign_in
 from tests.services.test_sync import (
     _names,
     add_group,
