@@ -20,7 +20,7 @@ from portal.admin.routes import actor, back, bp, done, refused
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
 from portal.models.sync import FAILED
-from portal.services import audit, groups, operations, sessions, user_groups, users
+from portal.services import audit, groups, operations, sessions, user_groups, user_search, users
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SORTS = ("name", "email", "last_login", "created")
@@ -112,11 +112,7 @@ class UserFilters:
 
 def _search(text: str) -> sa.ColumnElement[bool]:
     """Match a piece of the name, email, UPN or username, or a whole object ID."""
-    columns = (User.display_name, User.email, User.upn, User.username)
-    matches = [column.icontains(text, autoescape=True) for column in columns]
-    if GUID.match(text):
-        matches.append(User.object_id == text.lower())
-    return sa.or_(*matches)
+    return user_search.matching_users(text)
 
 
 def _in_group(name_or_object_id: str, resolve: bool) -> sa.ColumnElement[bool]:
