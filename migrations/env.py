@@ -57,6 +57,19 @@ def get_metadata():
     return target_db.metadata
 
 
+def include_object(object, name, type_, reflected, compare_to):
+    """Leave the users search's own structures out of autogenerate and `flask db check`.
+
+    They are migration-only (0010): the pg_trgm GIN indexes and the SQLite FTS5 table
+    with its shadow tables; the models describe neither.
+    """
+    if type_ == "table" and reflected and compare_to is None:
+        return not name.startswith("users_search")
+    if type_ == "index" and reflected and compare_to is None:
+        return not (name or "").endswith("_trgm")
+    return True
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -70,7 +83,9 @@ def run_migrations_offline():
 
     """
     url = config.get_main_option("sqlalchemy.url")
-    context.configure(url=url, target_metadata=get_metadata(), literal_binds=True)
+    context.configure(
+        url=url, target_metadata=get_metadata(), literal_binds=True, include_object=include_object
+    )
 
     with context.begin_transaction():
         context.run_migrations()
@@ -95,6 +110,7 @@ def run_migrations_online():
                 logger.info("No changes in schema detected.")
 
     conf_args = current_app.extensions["migrate"].configure_args
+    conf_args.setdefault("include_object", include_object)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

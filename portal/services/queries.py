@@ -16,16 +16,12 @@ from portal.config import GUID
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
 from portal.models.sync import FAILED
-
-USER_TEXT_COLUMNS = (User.display_name, User.email, User.upn, User.username)
+from portal.services.user_search import matching_users
 
 
 def user_search(text: str) -> sa.ColumnElement[bool]:
     """Match a piece of the name, email, UPN or username, or a whole object ID."""
-    matches = [column.icontains(text, autoescape=True) for column in USER_TEXT_COLUMNS]
-    if GUID.match(text):
-        matches.append(User.object_id == text.lower())
-    return sa.or_(*matches)
+    return matching_users(text)
 
 
 def in_group(name_or_object_id: str, resolve: bool) -> sa.ColumnElement[bool]:

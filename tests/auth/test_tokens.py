@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from portal.auth import tokens
 from portal.auth.tokens import REFETCH_INTERVAL, JwksCache, TokenError, check_metadata, signing_keys
 
 
@@ -124,3 +130,63 @@ def test_discovery_matching_the_configured_host_and_tenant_passes(
 def test_discovery_naming_another_tenant_or_host_is_refused(issuer: str, jwks_uri: str) -> None:
     with pytest.raises(TokenError):
         check_metadata({"issuer": issuer, "jwks_uri": jwks_uri}, f"https://login.example/{TENANT}")
+
+
+PRIVATE = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PUBLIC = jwt.PyJWK({**RSAAlgorithm.to_jwk(PRIVATE.public_key(), as_dict=True), "kid": "k"}, "RS256")
+
+
+def id_token(**changes: Any) -> str:
+    """Sign a valid-looking ID token with PRIVATE, with claims changed or removed (None)."""
+    now = int(time.time())
+    claims = {"iss": "i", "aud": "app", "exp": now + 600, "nbf": now, "iat": now,
+              "tid": "t", "oid": "o", "sub": "s", "nonce": "n", "groups": ["g"] * 150}  # fmt: skip
+    claims.update(changes)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, PRIVATE, algorithm="RS256", headers={"kid": "k"})
+
+
+def test_a_valid_token_decodes_to_its_claims() -> None:
+    token = id_token(aud=["other", "app"])
+
+    assert tokens._header(token)["kid"] == "k"
+    assert tokens._decode(token, PUBLIC, "app")["oid"] == "o"
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: id_token(exp=int(time.time()) - tokens.SKEW_SECONDS - 1), "expired"),
+        (lambda: id_token(nbf=int(time.time()) + tokens.SKEW_SECONDS + 60), "not yet valid"),
+        (lambda: id_token(aud="someone-else"), "Audience"),
+        (lambda: id_token(nonce=None), "'nonce'"),
+        (lambda: id_token(exp="tomorrow"), "exp is not a number"),
+        (lambda: id_token()[:-4] + "AAAA", "Signature verification failed"),
+        (lambda: id_token().replace(".", "=.", 1), "not a JWT"),
+        (lambda: id_token().replace(".", "!.", 1), "not a JWT"),
+        (lambda: id_token() + ".x", "not a JWT"),
+    ],
+)
+def test_a_token_failing_a_check_is_refused_with_that_check_named(
+    make: Callable[[], str], reason: str
+) -> None:
+    token = make()  # built now: a token built at import time would expire during a long run
+
+    with pytest.raises(TokenError, match=reason):
+        tokens._decode(token, PUBLIC, "app")
+
+
+def test_a_token_with_a_changed_payload_fails_the_signature() -> None:
+    header, payload, signature = id_token().split(".")
+    forged = jwt.encode({"oid": "admin"}, "k" * 32, algorithm="HS256").split(".")[1]
+
+    with pytest.raises(TokenError, match="Signature"):
+        tokens._decode(f"{header}.{forged}.{signature}", PUBLIC, "app")
+
+
+@pytest.mark.parametrize(("alg", "reason"), [("HS256", "not RS256"), ("none", "not a JWT")])
+def test_only_rs256_headers_are_accepted(alg: str, reason: str) -> None:
+    token = jwt.encode({"a": 1}, "k" * 32 if alg == "HS256" else None, algorithm=alg)
+
+    with pytest.raises(TokenError, match=reason):
+        tokens._header(token)
