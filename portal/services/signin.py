@@ -7,6 +7,7 @@ from typing import Any
 from portal.models import User
 from portal.services import audit, policy, sync, users
 from portal.services.operations import describe
+from portal.services.text import clean_text
 
 
 class UserDisabled(Exception):
@@ -55,5 +56,6 @@ def refused_actor(claims: dict[str, Any]) -> str:
 def refused_target(claims: dict[str, Any]) -> str:
     """Name the person of a refused sign-in as audit targets name users: name <object id>."""
     oid = str(claims.get("oid", "")).lower()
-    name = str(claims.get("name") or claims.get("preferred_username") or "")[:200]
+    # The claims are outside input: a NUL would fail the audit insert on PostgreSQL.
+    name = clean_text(claims.get("name"), 200) or clean_text(claims.get("preferred_username"), 200)
     return f"{name} <{oid}>" if name else oid

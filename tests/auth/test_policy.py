@@ -119,6 +119,25 @@ def test_outsider_is_refused_with_no_user_row_and_no_session(
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Group)) == 0
 
 
+def test_a_refused_name_with_a_nul_byte_still_gets_the_403_page_and_its_audit_event(
+    make_app: Callable[..., Flask],
+    emulator: Any,
+    create_user: Callable[..., str],
+    allowed_group: str,
+) -> None:
+    app = make_app(PORTAL_ALLOWED_GROUP_IDS=allowed_group)
+    oid = create_user("Outsider")
+    emulator.tamper_next_id_token(claims={"name": "Out\x00sider " + "x" * 300})
+    client = app.test_client()
+
+    response = sign_in(client, emulator, oid)
+
+    assert_refused(
+        app, client, response, oid, "not a member of a group in PORTAL_ALLOWED_GROUP_IDS"
+    )
+    assert events(app, "signin.refused")[-1][1] == f"{('Outsider ' + 'x' * 300)[:200]} <{oid}>"
+
+
 def test_overage_path_admits_a_member_and_refuses_an_outsider(
     make_app: Callable[..., Flask],
     emulator: Any,
