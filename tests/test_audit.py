@@ -16,8 +16,8 @@ from flask import Flask
 from portal.extensions import db
 from portal.models import AuditEvent
 from portal.models.base import utcnow
-from portal.services import audit, audit_query
-from tests.helpers import CLIENT_ID, sign_in
+from portal.services import audit, audit_query, users
+from tests.helpers import ADMIN_PASSWORD, CLIENT_ID, local_sign_in, sign_in
 
 FIELDS = ["at", "actor", "action", "target", "detail"]
 
@@ -54,6 +54,19 @@ def test_audit_list_shows_sign_in_events_newest_first_in_the_contract_shape(
     assert events[1]["actor"] == f"user:{admitted}" and events[1]["target"].endswith(admitted + ">")
     assert only_refused == [events[0]] and newest == [events[0]]
     assert "PORTAL_ALLOWED_APP_ROLES" in events[0]["detail"]["reason"]
+
+
+def test_a_local_sign_in_writes_signin_ok_naming_the_account(app: Flask) -> None:
+    with app.app_context():
+        users.create_local("break-glass", ADMIN_PASSWORD, is_admin=True)
+        db.session.commit()
+    client = app.test_client()
+
+    response = local_sign_in(client, "break-glass")
+
+    assert response.status_code == 302
+    [event] = audit_list(app, "--action", "signin.ok")
+    assert (event["actor"], event["target"]) == ("break-glass", "break-glass")
 
 
 def test_purge_deletes_only_events_past_the_retention(make_app: Callable[..., Flask]) -> None:

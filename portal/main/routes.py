@@ -11,7 +11,7 @@ from portal.auth.redirects import safe_next
 from portal.extensions import db
 from portal.main.forms import LocalLoginForm
 from portal.models import User
-from portal.services import login_limits, user_groups, users
+from portal.services import audit, login_limits, user_groups, users
 from portal.session import start_session
 
 bp = Blueprint("main", __name__)
@@ -64,6 +64,7 @@ def _local_sign_in(form: LocalLoginForm) -> User | None:
     address = request.remote_addr or "-"
     if user:
         login_limits.clear_failures(username, address)
+        audit.record(audit.Actor.of(user), audit.SIGNIN_OK, user.label, user_id=user.id)
         start_session(user)
         db.session.commit()
         return user
