@@ -52,6 +52,7 @@ from portal.models.session import RECONCILE as RECONCILE_ENDED
 from portal.models.sync import FROM_RECONCILE, OK
 from portal.models.user import EXTERNAL
 from portal.services import audit, graph, operations, sessions
+from portal.services.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ ADVISORY_LOCK_KEY = 0x706F7274616C  # "portal": one key for every instance of th
 LOCK_NAME = "reconcile"
 STALE_LOCK = timedelta(hours=6)  # a lock row this old belongs to a run that died
 CHUNK = 500
+PROFILE_LENGTHS = {"email": 320, "display_name": 256, "upn": 320}  # the users columns
 MAX_RECORDED_CHANGES = 1000  # per run, for the console; the counts stay exact
 
 TokenProvider = Callable[[str], str]
@@ -283,7 +285,8 @@ def _read_user(reading: Reading, item: dict[str, Any], known: set[str]) -> None:
     fields = {"mail": "email", "displayName": "display_name", "userPrincipalName": "upn"}
     for key, column in fields.items():
         if key in item and (item[key] is None or isinstance(item[key], str)):
-            delta.profile[column] = item[key]
+            # Outside input, stored as sign-in stores claims: clipped, no control characters.
+            delta.profile[column] = clean_text(item[key], PROFILE_LENGTHS[column])
 
 
 def _read_group(reading: Reading, item: dict[str, Any]) -> None:
@@ -293,9 +296,9 @@ def _read_group(reading: Reading, item: dict[str, Any]) -> None:
         reading.added.pop(group_id, None)
         return
     reading.deleted_groups.discard(group_id)
-    name = item.get("displayName")
-    if isinstance(name, str) and name.strip():
-        reading.names[group_id] = name.strip()
+    name = clean_text(item.get("displayName"), graph.NAME_LENGTH)
+    if name:
+        reading.names[group_id] = name
     members = item.get("members@delta", [])
     if not isinstance(members, list):
         raise graph.GraphError("Graph's group delta carries a malformed members@delta list")

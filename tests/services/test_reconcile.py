@@ -19,6 +19,7 @@ from portal.models import (
     AuditEvent,
     DeltaState,
     DirectoryEdge,
+    EntraGroup,
     Group,
     GroupMembership,
     ReconcileRun,
@@ -661,3 +662,20 @@ def test_a_user_entra_disables_loses_every_session_and_enabling_revives_none(
             sa.select(UserSession.end_reason).join(User).where(User.object_id == oid)
         ).all()
     assert reasons == ["reconcile"]
+
+
+def test_a_group_renamed_with_a_nul_byte_and_a_long_name_is_stored_clipped_and_clean(
+    app: Flask, emu: Any, directory: Directory
+) -> None:
+    signed_in(app, emu, directory, "ann")
+    run(app)
+    emu.rename_group(directory.groups["Inner"], "In\x00ner " + "z" * 300)
+
+    outcome = run(app)
+
+    assert outcome.status == "ok"
+    with app.app_context():
+        query = sa.select(EntraGroup.display_name).where(
+            EntraGroup.object_id == directory.groups["Inner"]
+        )
+        assert db.session.scalar(query) == ("Inner " + "z" * 300)[:256]
