@@ -21,7 +21,7 @@ def sign_in_external(claims: dict[str, Any], access_token: str | None) -> User:
     existing user's memberships stay as they were.
     """
     policy.check_identity(claims)
-    # One query loads the user with their memberships, groups and cached group names.
+    # Two reads: the user, then their memberships, groups and cached group names as plain rows.
     snapshot = sync.load_snapshot(claims["tid"].lower(), claims["oid"].lower())
     if snapshot.user is not None and not snapshot.user.is_active:
         raise UserDisabled

@@ -185,14 +185,15 @@ def test_repeat_sign_in_with_fresh_names_calls_no_graph_and_writes_no_membership
         )
         kinds = [" ".join(s.split()[:3]) for s in statements]
         kinds_by_size.append([k for k in kinds if "sign_in_flows" not in k and "sessions" not in k])
-    # Four statements whether the user is in 3 groups or 150: the user with their memberships,
-    # groups and cached names in one query, then last_login_at, then the required sync record
+    # Five statements whether the user is in 3 groups or 150: the user, then their memberships,
+    # groups and cached names as plain rows, then last_login_at, then the required sync record
     # and the required signin.ok audit event (beside the sign-in flow and the new session
     # record: tests/auth/test_session_records.py).
     for kinds in kinds_by_size:
-        assert len(kinds) == 4, kinds
+        assert len(kinds) == 5, kinds
         assert kinds[0].startswith("SELECT users.id")
-        assert kinds[1:] == [
+        assert kinds[1].startswith("SELECT group_memberships.id")
+        assert kinds[2:] == [
             "UPDATE users SET",
             "INSERT INTO sync_records",
             "INSERT INTO audit_events",
