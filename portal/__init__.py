@@ -51,11 +51,13 @@ def register_config(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the database, migrations, sessions and CSRF protection to the app."""
+    from portal.database import ping_when_idle
     from portal.extensions import csrf, db, login_manager, migrate
     from portal.session import configure_session
 
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     db.init_app(app)
+    with app.app_context():
+        ping_when_idle(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,9 +13,11 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from portal.database import ping_when_idle
 from portal.extensions import db
 from portal.models import Base, SyncRecord, User, UserSession
 from tests.helpers import (
+    Clock,
     closed_database_url,
     count_rows,
     emulator_app,
@@ -207,3 +210,43 @@ def test_the_portal_recovers_by_itself_when_the_database_returns(
     assert during == (503, 503)
     assert after[0] == 200
     assert after[1].status_code == 200 and "Patient Person" in after[1].get_data(as_text=True)
+
+
+def _pinging_engine(tmp_path: Path) -> tuple[sa.Engine, list[str]]:
+    """A SQLite engine with the portal's idle ping, whose pings are counted or made to fail."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'ping.db'}")
+    ping_when_idle(engine)
+    pings: list[str] = []
+
+    def ping(_connection: Any) -> bool:
+        pings.append("ping")
+        if "dead" in pings:
+            raise sqlite3.OperationalError("the server closed the connection")
+        return True
+
+    engine.dialect.do_ping = ping  # type: ignore[method-assign]
+    return engine, pings
+
+
+def test_a_connection_used_moments_ago_is_not_pinged(tmp_path: Path, clock: Clock) -> None:
+    engine, pings = _pinging_engine(tmp_path)
+    for _ in range(3):
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        clock.advance(5)
+    assert pings == []
+
+
+def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(tmp_path: Path, clock: Clock) -> None:
+    engine, pings = _pinging_engine(tmp_path)
+    with engine.connect() as conn:
+        first = conn.connection.dbapi_connection
+    clock.advance(11)
+    with engine.connect() as conn:
+        assert conn.connection.dbapi_connection is first  # pinged, alive, kept
+    assert pings == ["ping"]
+    pings.append("dead")
+    clock.advance(11)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+        assert conn.connection.dbapi_connection is not first  # the dead one was replaced
