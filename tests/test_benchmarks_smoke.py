@@ -64,6 +64,11 @@ def test_admin_benchmark_pages_equal_database(workspace: Workspace, backend: str
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_scale_benchmark_pages_equal_database(workspace: Workspace, backend: str) -> None:
+    assert_sound(run_smoke("scale", workspace, backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_reconcile_benchmark_results_equal_ground_truth(workspace: Workspace, backend: str) -> None:
     report = run_smoke("reconcile", workspace, backend)
     assert_sound(report)

@@ -23,6 +23,7 @@ BENCHMARKS = {
     "overhead": "tests.benchmarks.overhead",
     "reconcile": "tests.benchmarks.reconcile",
     "purge": "tests.benchmarks.purge",
+    "scale": "tests.benchmarks.scale",
 }
 
 
