@@ -67,6 +67,42 @@ def naive_sign_in(claims: dict[str, Any], access_token: str | None) -> User:
     return user
 
 
+def straightforward_sign_in(claims: dict[str, Any], access_token: str | None) -> User:
+    """Sync as a plain portal does on overage: page transitiveMemberOf, then row by row.
+
+    IDs and names come together, 999 a page, following `@odata.nextLink`; each group and
+    membership is then looked up and created as `naive_sign_in` does.
+    """
+    user = _get_or_create_user(claims)
+    graph = NaiveGraph(access_token)
+    kept: set[int] = set()
+    for group_id, name in _transitive_groups(graph).items():
+        group = _get_or_create_group(group_id, user.tenant_id or "", name)
+        _get_or_create_membership(group, user, MEMBERSHIP_ENTRA)
+        kept.add(group.id)
+    _drop_stale_memberships(user, kept)
+    _get_or_create_membership(all_users_group(), user, MEMBERSHIP_BUILTIN)
+    db.session.add(_record(user, FROM_GRAPH, graph.calls))
+    db.session.flush()
+    return user
+
+
+def _transitive_groups(graph: NaiveGraph) -> dict[str, str]:
+    """Page through the user's transitive groups, names included."""
+    path = "/me/transitiveMemberOf?$select=id,displayName&$top=999"
+    url: str | None = graph.base + path
+    found: dict[str, str] = {}
+    while url:
+        graph.calls += 1
+        answer = graph.session.get(url, timeout=10)
+        answer.raise_for_status()
+        body = answer.json()
+        groups = [g for g in body["value"] if g.get("@odata.type") == "#microsoft.graph.group"]
+        found.update({g["id"]: g["displayName"] for g in groups})
+        url = body.get("@odata.nextLink")
+    return found
+
+
 def _group_ids(claims: dict[str, Any], graph: NaiveGraph) -> list[str]:
     """Return the claim's IDs, or on overage the IDs from getMemberGroups (IDs only)."""
     if "groups" in claims:
@@ -144,12 +180,12 @@ def _record(user: User, source: str, graph_calls: int) -> SyncRecord:
 
 
 @contextmanager
-def naive_sign_in_installed() -> Iterator[None]:
-    """Make the portal's callback use the naive sync instead of its own, for the block."""
+def naive_sign_in_installed(sync: Any = naive_sign_in) -> Iterator[None]:
+    """Make the portal's callback use the naive sync (or `sync`) instead of its own."""
     import portal.auth.routes as routes
 
     original = routes.sign_in_external
-    routes.sign_in_external = naive_sign_in
+    routes.sign_in_external = sync
     try:
         yield
     finally:
