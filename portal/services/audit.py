@@ -109,7 +109,8 @@ def record_many(actor: Actor | str, action: str, targets: Sequence[str], **detai
         {"created_at": at, "actor": name, "action": action, "target": t, "details": details}
         for t in targets
     ]
-    db.session.execute(sa.insert(AuditEvent), rows)
+    # Core, not the ORM's bulk path, which would process every parameter dict first.
+    db.session.connection().execute(sa.insert(AuditEvent), rows)
     for target in targets:
         _log(at.isoformat(), name, action, target, details)
 

@@ -331,12 +331,13 @@ def _linked_groups(
     return linked
 
 
-def _load_linked(synced: Mapping[int, str]) -> dict[int, Group]:
-    """Load the local groups linked to these Entra groups, by object ID link only."""
-    linked: dict[int, Group] = {}
+def _load_linked(synced: Mapping[int, str]) -> dict[int, GroupRow | Group]:
+    """Load the local groups linked to these Entra groups, by object ID link only (plain rows)."""
+    linked: dict[int, GroupRow | Group] = {}
+    columns = (Group.id, Group.name, Group.source, Group.entra_group_id)
     for chunk in _chunks(list(synced)):
-        query = sa.select(Group).where(Group.entra_group_id.in_(chunk))
-        linked.update({g.entra_group_id: g for g in db.session.scalars(query)})  # type: ignore[misc]
+        query = sa.select(*columns).where(Group.entra_group_id.in_(chunk))
+        linked.update({row.entra_group_id: GroupRow(*row) for row in db.session.execute(query)})
     return linked
 
 
