@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import batch, control, delta, entra, graph, pki
 
@@ -16,16 +17,6 @@ if TYPE_CHECKING:
 
 # batch and delta register their routes on graph.bp when imported; keep the imports used.
 _ROUTE_MODULES = (batch, delta)
-
-
-class QuietHandler(WSGIRequestHandler):
-    """Request handler without per-request logging and with TCP_NODELAY."""
-
-    # Without it, keep-alive responses written in two parts wait for delayed ACKs (~40 ms).
-    disable_nagle_algorithm = True
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Skip access logging: benchmarks and tests make thousands of requests."""
 
 
 def _counter_name(endpoint: str | None) -> str:
@@ -71,21 +62,29 @@ def _graph_route_error(status: int, exc: HTTPException) -> Response:
 
 
 class ServerThread:
-    """werkzeug's threaded HTTPS server on 127.0.0.1 in a daemon thread."""
+    """cheroot's threaded HTTPS server on 127.0.0.1 in a daemon thread.
+
+    cheroot keeps HTTP/1.1 connections alive, as Entra ID and Graph do, so a client that pools
+    its connections (the portal does) pays one TLS handshake per connection, not per request.
+    """
+
+    THREADS = 64  # cheroot's pool is fixed: room for the load tests' concurrent sign-ins
 
     def __init__(self, emulator: Emulator, port: int) -> None:
         self.app = create_app(emulator)
-        self.server: BaseWSGIServer = make_server(
-            "127.0.0.1",
-            port,
-            self.app,
-            threaded=True,
-            request_handler=QuietHandler,
-            ssl_context=pki.server_ssl_context(emulator.state_dir),
+        self.server = wsgi.Server(
+            ("127.0.0.1", port), self.app, numthreads=self.THREADS, server_name="entra-emulator"
         )
-        self.port: int = self.server.socket.getsockname()[1]
+        adapter = BuiltinSSLAdapter(
+            str(emulator.state_dir / pki.SERVER_CERT_FILE),
+            str(emulator.state_dir / pki.SERVER_KEY_FILE),
+        )
+        adapter.context = pki.server_ssl_context(emulator.state_dir)  # TLS 1.2 at least
+        self.server.ssl_adapter = adapter
+        self.server.prepare()  # binds now, so the port is known before start()
+        self.port: int = self.server.bind_addr[1]
         self._thread = threading.Thread(
-            target=self.server.serve_forever, name=f"entra-emulator-{self.port}", daemon=True
+            target=self.server.serve, name=f"entra-emulator-{self.port}", daemon=True
         )
 
     def start(self) -> None:
@@ -94,6 +93,5 @@ class ServerThread:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
         self._thread.join(timeout=5)
