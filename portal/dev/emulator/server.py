@@ -81,6 +81,8 @@ class ServerThread:
         )
         adapter.context = pki.server_ssl_context(emulator.state_dir)  # TLS 1.2 at least
         self.server.ssl_adapter = adapter
+        # Room for every client's idle keep-alive connection (cheroot's default closes past 10).
+        self.server.keep_alive_conn_limit = self.THREADS * 4
         self.server.prepare()  # binds now, so the port is known before start()
         self.port: int = self.server.bind_addr[1]
         self._thread = threading.Thread(
