@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
 from portal.services import audit
 from portal.services import groups as group_service
-from tests.helpers import Admin, add_external, local_sign_in, make_local, post
+from tests.helpers import Admin, add_external, count_statements, local_sign_in, make_local, post
 
 SHOWING = re.compile(r"Showing (\d+)–(\d+) of (\d+)")
 
@@ -250,6 +250,38 @@ def test_user_page_lists_admin_actions_on_that_user(app: Flask, admin: Admin) ->
     assert "Admin actions and sign-ins" in page
     assert page.count("badge-action") == 1 and "user.disabled" in page
     assert only_theirs.count('data-label="Action"') == 1
+
+
+def test_user_page_costs_three_statements_with_every_list_full_and_in_order(
+    app: Flask, admin: Admin
+) -> None:
+    user_id = make_local(app, "sam", is_admin=False)
+    for agent in ("Laptop Browser", "Phone Browser"):
+        client = app.test_client()
+        client.environ_base.update(HTTP_USER_AGENT=agent)
+        local_sign_in(client, "sam")
+    add_groups(app, user_id, 30)
+    with app.app_context():
+        start = datetime.now(UTC) - timedelta(days=1)
+        for n in range(12):
+            at = start + timedelta(minutes=n)
+            db.session.add(
+                SyncRecord(user_id=user_id, status="failed", synced_at=at, reason=f"R{n:02d}")
+            )
+            audit.record("root-admin", f"test.e{n:02d}", "x", user_id=user_id)
+        db.session.commit()
+    url = f"/admin/users/{user_id}"
+    admin.client.get(url)
+
+    with count_statements(app) as statements:
+        page = admin.client.get(url).text
+
+    assert len(statements) <= 3, statements  # the session, the user with groups, the lists
+    assert re.findall(r">R(\d\d)<", page) == [f"{n:02d}" for n in range(11, 1, -1)]
+    assert re.findall(r"test\.e(\d\d)", page) == [f"{n:02d}" for n in range(11, 1, -1)]
+    assert page.index("Phone Browser") < page.index("Laptop Browser")  # latest seen first
+    assert SHOWING.search(page).groups() == ("1", "25", "30")
+    assert page.index("Team 0000") < page.index("Team 0024") and "Team 0025" not in page
 
 
 @pytest.mark.parametrize(

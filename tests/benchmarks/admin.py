@@ -237,8 +237,7 @@ def _portal_queries(p: Positions) -> list[tuple[str, Callable[[], Any]]]:
         return pagination.paginate(query, order, after=p.members_cursor)
 
     def user_page(user_id: int) -> Any:
-        user = db.session.get(User, user_id)
-        return user, user_groups.groups_page(user_id, size=users.USER_PAGE_GROUPS)
+        return user_groups.with_user(user_id, size=users.USER_PAGE_GROUPS)
 
     def groups_page() -> Any:
         order = pagination.simple_order(Group.name, Group.id)
