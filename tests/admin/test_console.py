@@ -199,6 +199,35 @@ def test_entra_linked_group_delete_warns_that_it_comes_back(app: Flask, admin: A
     assert "comes back at the next sign-in" in page
 
 
+def test_group_page_counts_members_up_to_the_cap_and_searches_count_exactly(
+    app: Flask, admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = add_external(app, 12)
+    with app.app_context():
+        big, small = Group(name="Big", source="local"), Group(name="Small", source="local")
+        db.session.add_all([big, small])
+        db.session.flush()
+        db.session.add_all(
+            GroupMembership(group_id=big.id, user_id=p, source="manual") for p in people
+        )
+        db.session.add_all(
+            GroupMembership(group_id=small.id, user_id=p, source="manual") for p in people[:3]
+        )
+        db.session.commit()
+        big_id, small_id = big.id, small.id
+    monkeypatch.setattr(pagination, "COUNT_CAP", 10)
+
+    capped = admin.client.get(f"/admin/groups/{big_id}?size=5").text
+    searched = admin.client.get(f"/admin/groups/{big_id}?q=Person+001").text
+    exact = admin.client.get(f"/admin/groups/{small_id}").text
+
+    assert "<dt>Members</dt><dd>more than 10</dd>" in capped
+    assert "Showing 1–5 of more than 10 members" in capped
+    assert "and its more than 10 memberships?" in capped  # the delete confirmation
+    assert "Showing 1–2 of 2 members" in searched  # Person 0010 and Person 0011
+    assert "<dt>Members</dt><dd>3</dd>" in exact and "Showing 1–3 of 3 members" in exact
+
+
 def test_sync_records_show_changed_with_counts_not_walls_of_names(app: Flask, admin: Admin) -> None:
     (user_id,) = add_external(app, 1)
     with app.app_context():
