@@ -13,7 +13,7 @@ from flask import Flask
 
 from portal.admin import pagination
 from portal.extensions import db
-from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
+from portal.models import EntraGroup, Group, GroupMembership, ReconcileRun, SyncRecord, User
 from portal.services import audit
 from portal.services import groups as group_service
 from tests.helpers import Admin, add_external, count_statements, local_sign_in, make_local, post
@@ -432,6 +432,65 @@ def test_overview_counts_recent_sign_ins_failed_syncs_admins_and_groups(
     assert re.search(r'source=local">Local</a></dt><dd>1</dd>', page)
     assert f'href="/admin/users/{admin.id}"' in page  # the admin is listed
     assert admin.client.get("/admin").status_code in (301, 308)
+
+
+def add_run(app: Flask, status: str, minutes_ago: int, **counts: Any) -> None:
+    """Record a reconciliation run that started `minutes_ago` minutes ago."""
+    with app.app_context():
+        at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        db.session.add(ReconcileRun(started_at=at, finished_at=at, status=status, **counts))
+        db.session.commit()
+
+
+def reconciliation_card(page: str) -> str:
+    """Return the overview's reconciliation card."""
+    found = re.search(r'<section [^>]*id="reconciliation">(.*?)</section>', page, re.S)
+    assert found, "no reconciliation card"
+    return found.group(1)
+
+
+def test_overview_shows_the_last_reconciliation_run_with_its_counts(
+    app: Flask, admin: Admin
+) -> None:
+    add_run(app, "failed", 90, reason="Graph unreachable")
+    add_run(app, "ok", 5, users_disabled=2, memberships_added=7, memberships_removed=3)
+
+    with count_statements(app) as statements:
+        page = admin.client.get("/admin/").text
+    card = reconciliation_card(page)
+
+    assert len(statements) <= 3, statements  # the session, the admins, everything else
+    assert "badge-ok" in card and "Applied" in card and "Graph unreachable" not in card
+    assert "Users disabled</dt><dd>2</dd>" in card and "Memberships added</dt><dd>7</dd>" in card
+    assert "Memberships removed</dt><dd>3</dd>" in card
+    assert 'href="/admin/reconcile"' in card
+
+
+def test_overview_says_no_reconciliation_has_run_yet_and_how_to_run_one(
+    app: Flask, admin: Admin
+) -> None:
+    card = reconciliation_card(admin.client.get("/admin/").text)
+
+    assert "No reconciliation has run yet." in card
+    assert "flask --app app sync reconcile" in card
+
+
+def test_overview_says_a_held_run_was_held_and_applied_nothing(app: Flask, admin: Admin) -> None:
+    add_run(app, "held", 1, memberships_removed=900, reason="900 removals exceed 500")
+
+    card = reconciliation_card(admin.client.get("/admin/").text)
+
+    assert "badge-held" in card and ">Held<" in card and "Applied" not in card
+    assert "nothing was applied" in card and "Memberships removed</dt><dd>900</dd>" in card
+    assert 'href="/admin/reconcile#held"' in card
+
+
+def test_overview_says_a_failed_run_failed_and_why(app: Flask, admin: Admin) -> None:
+    add_run(app, "failed", 1, reason="Graph unreachable after 3 retries")
+
+    card = reconciliation_card(admin.client.get("/admin/").text)
+
+    assert "badge-failed" in card and "Graph unreachable after 3 retries" in card
 
 
 def test_user_page_shows_the_users_failed_local_sign_ins(app: Flask, admin: Admin) -> None:
