@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, abort, render_template, request, stream_with_context
+from flask import Response, abort, redirect, render_template, request, stream_with_context, url_for
 
 from portal.admin import activity, actor, back, bp, done, pagination, refused
 from portal.admin.forms import MembershipAddForm
@@ -182,14 +182,16 @@ def user_detail(user_id: int) -> str:
     if user is None:
         abort(404)
     recent = activity.recent(user)
+    pick = args.get("pick", "").strip()[:256]
     return render_template(
         "admin/users/detail.html",
         user=user,
         groups=groups_page,
         events=recent.events,
         records=recent.records,
-        form=MembershipAddForm(),
+        form=MembershipAddForm(group=pick),
         open_sessions=recent.open_sessions,
+        choices=groups.named(pick) if pick else [],  # after a name several groups share
     )
 
 
@@ -224,6 +226,12 @@ def user_membership_add(user_id: int) -> Response:
         return back("admin.user_detail", user_id=user.id)
     try:
         add_manual(_picked_group(form), user)
+    except groups.AmbiguousName as exc:
+        # No picker (JavaScript off) or no way to tell them apart: the page lists them to choose.
+        refused(f"Nothing changed: several groups are named {exc.name!r}. Choose one below.")
+        return redirect(
+            url_for("admin.user_detail", user_id=user.id, pick=exc.name, _anchor="groups")
+        )
     except groups.GroupError as exc:
         refused(f"Nothing changed: {exc}.")
     return back("admin.user_detail", user_id=user.id)

@@ -113,6 +113,55 @@ def test_picked_group_id_chooses_between_groups_that_share_a_name(app: Flask, ad
         assert joined == [second]
 
 
+def test_without_javascript_a_shared_name_offers_a_choice_of_its_groups(
+    app: Flask, admin: Admin
+) -> None:
+    (user_id,) = add_external(app, 1)
+    with app.app_context():
+        link = EntraGroup(object_id="00000000-0000-0000-0000-0000000000a1", tenant_id="t")
+        entra = Group(name="Sales", source="entra", entra_group=link)
+        local = Group(name="Sales", source="local", description="The local team")
+        db.session.add_all([entra, local])
+        db.session.commit()
+        local_id = local.id
+
+    typed = post(admin.client, f"/admin/users/{user_id}/memberships", {"group": "Sales"})
+    page = admin.client.get(typed.headers["Location"]).text
+    choice = re.search(
+        rf'name="group" value="Sales">\s*<input type="hidden" name="group_id" value="{local_id}"',
+        page,
+    )
+    added = post(
+        admin.client,
+        f"/admin/users/{user_id}/memberships",
+        {"group": "Sales", "group_id": str(local_id)},  # what that choice's button posts
+        follow_redirects=True,
+    )
+
+    assert typed.headers["Location"].endswith(f"/admin/users/{user_id}?pick=Sales#groups")
+    assert "several groups are named &#39;Sales&#39;. Choose one below." in page
+    assert "2 groups are named Sales." in page and "0000000000a1" in page and choice
+    assert "is now a manual member of Sales" in added.text
+    with app.app_context():
+        joined = db.session.scalars(
+            sa.select(GroupMembership.group_id).where(GroupMembership.user_id == user_id)
+        ).all()
+        assert joined == [local_id]
+
+
+def test_an_unknown_group_name_is_refused_and_named(app: Flask, admin: Admin) -> None:
+    (user_id,) = add_external(app, 1)
+
+    answer = post(
+        admin.client,
+        f"/admin/users/{user_id}/memberships",
+        {"group": "Nowhere"},
+        follow_redirects=True,
+    )
+
+    assert "Nothing changed: no group named &#39;Nowhere&#39;." in answer.text
+
+
 def test_two_admins_adding_the_same_membership_one_sees_already_a_member(
     app: Flask, admin: Admin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
