@@ -93,15 +93,14 @@ def _about_user(
     return sa.or_(*found)
 
 
-def about_user(user: User, limit: int = 10) -> list[AuditEvent]:
-    """Return the newest audit events about this user: admin actions and sign-ins."""
-    query = (
-        sa.select(AuditEvent)
+def about_user(user: User, limit: int = 10) -> sa.Select[tuple[int]]:
+    """Select the ids of the newest audit events about this user: admin actions and sign-ins."""
+    return (
+        sa.select(AuditEvent.id)
         .where(_about_user(user.id, user.object_id, user.username))
         .order_by(AuditEvent.id.desc())
         .limit(limit)
     )
-    return list(db.session.scalars(query))
 
 
 @bp.get("/audit")

@@ -94,23 +94,35 @@ def group_create() -> str | Response:
     return render_template("admin/groups/new.html", form=form)
 
 
-def _group_with_count(group_id: int) -> tuple[Group, str | None, int]:
-    """Load a group with its Entra object ID and member count in one statement, or 404."""
-    row = db.session.execute(queries.group_rows().where(Group.id == group_id)).one_or_none()
+def group_with_count(group_id: int) -> tuple[Group, str | None, int]:
+    """Load a group, its Entra object ID and its member count (capped) in one statement, or 404."""
+    count = queries.capped_member_count(group_id, pagination.COUNT_CAP)
+    query = (
+        sa.select(Group, EntraGroup.object_id, count)
+        .outerjoin(EntraGroup, Group.entra_group_id == EntraGroup.id)
+        .where(Group.id == group_id)
+    )
+    row = db.session.execute(query).one_or_none()
     if row is None:
         abort(404)
     return row[0], row[1], row[2]
 
 
+def members_page(group: Group, text: str, member_count: int) -> pagination.Page:
+    """Return the requested page of members by name; unsearched, the group's count is theirs."""
+    return pagination.paginate_request(
+        queries.members(group, text),
+        pagination.simple_order(User.display_name, User.id),
+        total=None if text else member_count,
+    )
+
+
 @bp.get("/groups/<int:group_id>")
 def group_detail(group_id: int) -> str:
     """Show a group, its members page by page, and the actions its source allows."""
-    group, object_id, member_count = _group_with_count(group_id)
+    group, object_id, member_count = group_with_count(group_id)
     text = request.args.get("q", "").strip()[:200]
-    page = pagination.paginate_request(
-        queries.members(group, text),
-        pagination.simple_order(User.display_name, User.id),
-    )
+    page = members_page(group, text, member_count)
     return render_template(
         "admin/groups/detail.html",
         group=group,

@@ -1,7 +1,8 @@
-"""The admin overview: recent sign-ins, failed syncs, admins and groups, linking into lists."""
+"""The admin overview: recent sign-ins, failed syncs, the last reconciliation, admins and groups."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -9,31 +10,61 @@ from flask import render_template
 
 from portal.admin import bp
 from portal.extensions import db
-from portal.models import Group, SyncRecord, User
+from portal.models import Group, ReconcileRun, SyncRecord, User
 from portal.models.base import utcnow
 from portal.models.sync import FAILED
 
 PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
 ADMINS_SHOWN = 10
+SOURCES = ("entra", "local", "builtin")
 
 
-def active_users() -> dict[str, int]:
-    """Count all users and those signed in within each period, in one statement."""
+@dataclass(frozen=True)
+class Summary:
+    """The overview's counts and the last reconciliation run (None before the first)."""
+
+    active: dict[str, int]
+    failed: int
+    groups: dict[str, int]
+    last_run: ReconcileRun | None
+
+
+def summary() -> Summary:
+    """Count users by recent sign-in, failed syncs, groups by source; load the last run.
+
+    One statement: the user and group counts are one-row subqueries (one scan each), the
+    failed syncs a scalar subquery on the (status, time) index, the run an outer join.
+    """
     now = utcnow()
-    counts = [sa.func.count(User.id)] + [
-        sa.func.count(User.id).filter(User.last_login_at >= now - span) for span in PERIODS.values()
-    ]
-    row = db.session.execute(sa.select(*counts)).one()
-    return dict(zip(["all", *PERIODS], row, strict=True))
-
-
-def failed_syncs_last_day() -> int:
-    """Count the sync records of the last day that failed (by the status, time index)."""
-    since = utcnow() - PERIODS["day"]
-    query = sa.select(sa.func.count(SyncRecord.id)).where(
-        SyncRecord.status == FAILED, SyncRecord.synced_at >= since
+    users = sa.select(
+        sa.func.count(User.id).label("all"),
+        *(
+            sa.func.count(User.id).filter(User.last_login_at >= now - span).label(name)
+            for name, span in PERIODS.items()
+        ),
+    ).subquery()
+    groups = sa.select(
+        *(sa.func.count(Group.id).filter(Group.source == s).label(s) for s in SOURCES)
+    ).subquery()
+    failed = sa.select(sa.func.count(SyncRecord.id)).where(
+        SyncRecord.status == FAILED, SyncRecord.synced_at >= now - PERIODS["day"]
     )
-    return db.session.scalar(query) or 0
+    latest = sa.select(ReconcileRun.id).order_by(
+        ReconcileRun.started_at.desc(), ReconcileRun.id.desc()
+    )
+    query = (
+        sa.select(users, groups, failed.scalar_subquery().label("failed"), ReconcileRun)
+        .select_from(users)
+        .join(groups, sa.true())
+        .outerjoin(ReconcileRun, ReconcileRun.id == latest.limit(1).scalar_subquery())
+    )
+    row = db.session.execute(query).one()._mapping
+    return Summary(
+        active={name: row[name] for name in ("all", *PERIODS)},
+        failed=row["failed"] or 0,
+        groups={source: row[source] or 0 for source in SOURCES},
+        last_run=row[ReconcileRun],
+    )
 
 
 def admins() -> tuple[list[User], int]:
@@ -49,22 +80,17 @@ def admins() -> tuple[list[User], int]:
     return [user for user, _ in rows], (rows[0][1] if rows else 0)
 
 
-def groups_by_source() -> dict[str, int]:
-    """Count groups per source: Entra, local and built-in."""
-    query = sa.select(Group.source, sa.func.count(Group.id)).group_by(Group.source)
-    found = dict(db.session.execute(query).tuples().all())
-    return {source: found.get(source, 0) for source in ("entra", "local", "builtin")}
-
-
 @bp.get("/")
 def overview() -> str:
-    """Show the console's overview with links into the lists."""
+    """Show the console's overview with links into the lists, in three statements."""
     admin_list, admin_count = admins()
+    found = summary()
     return render_template(
         "admin/overview.html",
-        active=active_users(),
-        failed=failed_syncs_last_day(),
+        active=found.active,
+        failed=found.failed,
         admins=admin_list,
         admin_count=admin_count,
-        groups=groups_by_source(),
+        groups=found.groups,
+        run=found.last_run,
     )

@@ -146,7 +146,7 @@ def page_size(raw: str | None) -> int:
     return DEFAULT_SIZE
 
 
-def paginate_request(query: sa.Select[Any], order: Order) -> Page:
+def paginate_request(query: sa.Select[Any], order: Order, total: int | None = None) -> Page:
     """Return the page the request's `after`, `before`, `start` and `size` arguments ask for."""
     args = request.args
     start = args.get("start", "")
@@ -157,6 +157,7 @@ def paginate_request(query: sa.Select[Any], order: Order) -> Page:
         before=args.get("before"),
         size=page_size(args.get("size")),
         start=min(int(start), 10**9) if start.isdigit() and int(start) > 0 else 1,
+        total=total,
     )
 
 
@@ -179,16 +180,18 @@ def paginate(
     before: str | None = None,
     size: int = DEFAULT_SIZE,
     start: int = 1,
+    total: int | None = None,
 ) -> Page:
     """Return the page after `after` (or before `before`, or the first) in one query per segment.
 
     Each query also carries the capped count of all matching rows, so counting costs no
-    statement of its own.
+    statement of its own; a caller that already counted them passes `total` instead.
     """
     backwards = bool(before)
     cursor = decode(before if backwards else after, order)
     position = max(1, start) if cursor is not None else 1
-    query = query.add_columns(capped_count(query).label("_total"))
+    counted = total is None
+    query = query.add_columns(capped_count(query).label("_total")) if counted else query
     found: list[tuple[int, sa.Row[Any]]] = []
     for index in _segments_from(order, cursor, backwards):
         start = cursor if cursor is not None and cursor.segment == index else None
@@ -204,10 +207,11 @@ def paginate(
     last = _cursor_of(order, *found[-1]) if found else None
     has_prev = more if backwards else cursor is not None
     has_next = bool(found) if backwards else more
-    total = _total(order, *found[0]) if found else 0
-    rows = [_strip(order, index, row)[:-1] for index, row in found]
+    if counted:
+        total = _total(order, *found[0]) if found else 0
+    rows = [_strip(order, index, row)[: -1 if counted else None] for index, row in found]
     return Page(
-        rows, last if has_next else None, first if has_prev else None, position, total, size
+        rows, last if has_next else None, first if has_prev else None, position, total or 0, size
     )
 
 

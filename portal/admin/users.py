@@ -9,19 +9,17 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, render_template, request, stream_with_context
+from flask import Response, abort, redirect, render_template, request, stream_with_context, url_for
 
-from portal.admin import actor, back, bp, done, pagination, refused
-from portal.admin import audit as audit_views
+from portal.admin import activity, actor, back, bp, done, pagination, refused
 from portal.admin.forms import MembershipAddForm
 from portal.extensions import db
-from portal.models import Group, SyncRecord, User
-from portal.services import audit, groups, operations, queries, sessions, user_groups, users
+from portal.models import Group, User
+from portal.services import audit, groups, operations, queries, user_groups, users
 
 SORTS = ("name", "email", "last_login", "created")
 # The direction a column header sorts in first: names A to Z, times newest first.
 FIRST_DIRECTION = {"name": "asc", "email": "asc", "last_login": "desc", "created": "desc"}
-RECENT_SYNCS = 10
 USER_PAGE_GROUPS = 25
 # Fields whose query-string argument has a shorter name.
 QUERY_NAMES = {"user_type": "type", "direction": "dir"}
@@ -168,35 +166,32 @@ def _csv_cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _groups_page(user: User) -> user_groups.GroupsPage:
-    """Return the page of the user's groups the query string asks for (25 a page by default)."""
+@bp.get("/users/<int:user_id>")
+def user_detail(user_id: int) -> str:
+    """Show a user's profile, groups, recent syncs and the actions an admin can take.
+
+    Two statements: the user with a page of their groups, then the recent rows of every list.
+    """
     args = request.args
-    return user_groups.groups_page(
-        user.id,
+    user, groups_page = user_groups.with_user(
+        user_id,
         args.get("q", ""),
         user_groups.read_page(args.get("page")),
         user_groups.read_size(args.get("size"), default=USER_PAGE_GROUPS),
     )
-
-
-@bp.get("/users/<int:user_id>")
-def user_detail(user_id: int) -> str:
-    """Show a user's profile, groups, recent syncs and the actions an admin can take."""
-    user = db.get_or_404(User, user_id)
-    records = db.session.scalars(
-        sa.select(SyncRecord)
-        .where(SyncRecord.user_id == user.id)
-        .order_by(SyncRecord.synced_at.desc(), SyncRecord.id.desc())
-        .limit(RECENT_SYNCS)
-    ).all()
+    if user is None:
+        abort(404)
+    recent = activity.recent(user)
+    pick = args.get("pick", "").strip()[:256]
     return render_template(
         "admin/users/detail.html",
         user=user,
-        groups=_groups_page(user),
-        events=audit_views.about_user(user),
-        records=records,
-        form=MembershipAddForm(),
-        open_sessions=sessions.open_sessions(user.id),
+        groups=groups_page,
+        events=recent.events,
+        records=recent.records,
+        form=MembershipAddForm(group=pick),
+        open_sessions=recent.open_sessions,
+        choices=groups.named(pick) if pick else [],  # after a name several groups share
     )
 
 
@@ -231,6 +226,12 @@ def user_membership_add(user_id: int) -> Response:
         return back("admin.user_detail", user_id=user.id)
     try:
         add_manual(_picked_group(form), user)
+    except groups.AmbiguousName as exc:
+        # No picker (JavaScript off) or no way to tell them apart: the page lists them to choose.
+        refused(f"Nothing changed: several groups are named {exc.name!r}. Choose one below.")
+        return redirect(
+            url_for("admin.user_detail", user_id=user.id, pick=exc.name, _anchor="groups")
+        )
     except groups.GroupError as exc:
         refused(f"Nothing changed: {exc}.")
     return back("admin.user_detail", user_id=user.id)

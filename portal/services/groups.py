@@ -26,6 +26,14 @@ class GroupError(ValueError):
     """A group operation was refused; the message is safe to show."""
 
 
+class AmbiguousName(GroupError):
+    """Several groups carry the name given; the caller must say which one."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"several groups are named {name!r}: use the Entra object ID instead")
+        self.name = name
+
+
 def all_users_group() -> Group:
     """Return the built-in `All users` group, creating it on first use."""
     query = sa.select(Group).where(Group.source == BUILTIN, Group.name == ALL_USERS)
@@ -103,8 +111,20 @@ def find_group(name_or_object_id: str) -> Group:
     if not groups:
         raise GroupError(f"no group named {key!r}")
     if len(groups) > 1:
-        raise GroupError(f"several groups are named {key!r}: use the Entra object ID instead")
+        raise AmbiguousName(key)
     return groups[0]
+
+
+def named(name: str, limit: int = 20) -> list[tuple[Group, str | None]]:
+    """Return the groups people can be added to by hand that carry exactly this name."""
+    query = (
+        sa.select(Group, EntraGroup.object_id)
+        .outerjoin(EntraGroup, Group.entra_group_id == EntraGroup.id)
+        .where(Group.name == name.strip(), Group.source != BUILTIN)
+        .order_by(Group.id)
+        .limit(limit)
+    )
+    return [(group, object_id) for group, object_id in db.session.execute(query)]
 
 
 def _free_name(name: str, keep: Group | None = None) -> str:

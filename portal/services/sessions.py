@@ -139,22 +139,27 @@ def end_all(user_id: int, reason: str) -> int:
     return int(result.rowcount)
 
 
+# The order open sessions are listed in: most recently seen first.
+OPEN_ORDER = (UserSession.last_seen_at.desc(), UserSession.id.desc())
+
+
 def open_sessions(user_id: int) -> list[UserSession]:
     """Return a user's sessions that still let someone in, most recently seen first."""
+    query = sa.select(UserSession).where(is_open(user_id)).order_by(*OPEN_ORDER)
+    return list(db.session.scalars(query))
+
+
+def is_open(user_id: int) -> sa.ColumnElement[bool]:
+    """Match the user's sessions that still let someone in (not ended, expired or idle)."""
     now = utcnow()
     idle, most = lifetimes()
-    query = (
-        sa.select(UserSession)
-        .where(
-            UserSession.user_id == user_id,
-            UserSession.ended_at.is_(None),
-            UserSession.expires_at > now,
-            UserSession.last_seen_at > now - idle,
-            UserSession.started_at > now - most,
-        )
-        .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+    return sa.and_(
+        UserSession.user_id == user_id,
+        UserSession.ended_at.is_(None),
+        UserSession.expires_at > now,
+        UserSession.last_seen_at > now - idle,
+        UserSession.started_at > now - most,
     )
-    return list(db.session.scalars(query))
 
 
 def purge(limit: int | None = None) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import EntraGroup, Group, GroupMembership
+from portal.models import EntraGroup, Group, GroupMembership, User
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_SIZE = 50
@@ -63,6 +65,37 @@ def read_page(raw: str | None) -> int:
 def groups_page(user_id: int, q: str = "", page: int = 1, size: int = DEFAULT_SIZE) -> GroupsPage:
     """Return one page of the user's groups by name, with the match count, in one statement."""
     q = q.strip()[:200]
+    result = db.session.execute(_page_query(user_id, q, page, size)).all()
+    if not result and page > 1:
+        return groups_page(user_id, q, 1, size)  # past the end (the list shrank): the first page
+    return _page(result, page, size, q)
+
+
+def with_user(
+    user_id: int, q: str = "", page: int = 1, size: int = DEFAULT_SIZE
+) -> tuple[User | None, GroupsPage]:
+    """Load the user and one page of their groups in one statement (None: no such user)."""
+    q = q.strip()[:200]
+    sorted_page = _page_query(user_id, q, page, size).add_columns(sa.func.lower(Group.name))
+    groups = sorted_page.subquery()
+    columns = list(groups.c)
+    query = (
+        sa.select(User, *columns[:6])
+        .outerjoin(groups, sa.true())  # one row per group; one row of NULLs when none
+        .where(User.id == user_id)
+        .order_by(columns[6], columns[0])
+    )
+    result = db.session.execute(query).all()
+    if not result:
+        return None, _page([], page, size, q)
+    rows = [row[1:] for row in result if row[1] is not None]
+    if not rows and page > 1:
+        return result[0][0], groups_page(user_id, q, 1, size)  # past the end, as above
+    return result[0][0], _page(rows, page, size, q)
+
+
+def _page_query(user_id: int, q: str, page: int, size: int) -> sa.Select[Any]:
+    """Select one page of the user's groups by name, the match count riding along each row."""
     query = (
         sa.select(
             Group.id,
@@ -79,11 +112,11 @@ def groups_page(user_id: int, q: str = "", page: int = 1, size: int = DEFAULT_SI
         .limit(size)
         .offset((page - 1) * size)
     )
-    if q:
-        query = query.where(Group.name.icontains(q, autoescape=True))
-    result = db.session.execute(query).all()
-    if not result and page > 1:
-        return groups_page(user_id, q, 1, size)  # past the end (the list shrank): the first page
+    return query.where(Group.name.icontains(q, autoescape=True)) if q else query
+
+
+def _page(result: Sequence[Sequence[Any]], page: int, size: int, q: str) -> GroupsPage:
+    """Build the page from its rows: five fields of a group, then the match count."""
     rows = [GroupRow(*row[:5]) for row in result]
     total = result[0][5] if result else 0
     return GroupsPage(rows, total, page, size, q)

@@ -28,7 +28,8 @@ document.addEventListener("change", (event) => {
 
 // Group picker: an input with data-group-picker="<lookup URL>" offers matching groups as you type
 // (a <datalist>), and records the chosen group's id in the hidden field named by data-picked, so
-// the server adds exactly that group even when several share a name.
+// the server adds exactly that group. A name several groups share (a datalist shows them alike),
+// or a name typed with JavaScript off, goes by name: the server then lists them to choose from.
 function setUpGroupPicker(input) {
   const list = document.getElementById(input.getAttribute("list"));
   const picked = input.form.elements.namedItem(input.dataset.picked);

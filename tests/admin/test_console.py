@@ -13,10 +13,10 @@ from flask import Flask
 
 from portal.admin import pagination
 from portal.extensions import db
-from portal.models import EntraGroup, Group, GroupMembership, SyncRecord, User
+from portal.models import EntraGroup, Group, GroupMembership, ReconcileRun, SyncRecord, User
 from portal.services import audit
 from portal.services import groups as group_service
-from tests.helpers import Admin, add_external, local_sign_in, make_local, post
+from tests.helpers import Admin, add_external, count_statements, local_sign_in, make_local, post
 
 SHOWING = re.compile(r"Showing (\d+)–(\d+) of (\d+)")
 
@@ -113,6 +113,55 @@ def test_picked_group_id_chooses_between_groups_that_share_a_name(app: Flask, ad
         assert joined == [second]
 
 
+def test_without_javascript_a_shared_name_offers_a_choice_of_its_groups(
+    app: Flask, admin: Admin
+) -> None:
+    (user_id,) = add_external(app, 1)
+    with app.app_context():
+        link = EntraGroup(object_id="00000000-0000-0000-0000-0000000000a1", tenant_id="t")
+        entra = Group(name="Sales", source="entra", entra_group=link)
+        local = Group(name="Sales", source="local", description="The local team")
+        db.session.add_all([entra, local])
+        db.session.commit()
+        local_id = local.id
+
+    typed = post(admin.client, f"/admin/users/{user_id}/memberships", {"group": "Sales"})
+    page = admin.client.get(typed.headers["Location"]).text
+    choice = re.search(
+        rf'name="group" value="Sales">\s*<input type="hidden" name="group_id" value="{local_id}"',
+        page,
+    )
+    added = post(
+        admin.client,
+        f"/admin/users/{user_id}/memberships",
+        {"group": "Sales", "group_id": str(local_id)},  # what that choice's button posts
+        follow_redirects=True,
+    )
+
+    assert typed.headers["Location"].endswith(f"/admin/users/{user_id}?pick=Sales#groups")
+    assert "several groups are named &#39;Sales&#39;. Choose one below." in page
+    assert "2 groups are named Sales." in page and "0000000000a1" in page and choice
+    assert "is now a manual member of Sales" in added.text
+    with app.app_context():
+        joined = db.session.scalars(
+            sa.select(GroupMembership.group_id).where(GroupMembership.user_id == user_id)
+        ).all()
+        assert joined == [local_id]
+
+
+def test_an_unknown_group_name_is_refused_and_named(app: Flask, admin: Admin) -> None:
+    (user_id,) = add_external(app, 1)
+
+    answer = post(
+        admin.client,
+        f"/admin/users/{user_id}/memberships",
+        {"group": "Nowhere"},
+        follow_redirects=True,
+    )
+
+    assert "Nothing changed: no group named &#39;Nowhere&#39;." in answer.text
+
+
 def test_two_admins_adding_the_same_membership_one_sees_already_a_member(
     app: Flask, admin: Admin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -199,6 +248,35 @@ def test_entra_linked_group_delete_warns_that_it_comes_back(app: Flask, admin: A
     assert "comes back at the next sign-in" in page
 
 
+def test_group_page_counts_members_up_to_the_cap_and_searches_count_exactly(
+    app: Flask, admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = add_external(app, 12)
+    with app.app_context():
+        big, small = Group(name="Big", source="local"), Group(name="Small", source="local")
+        db.session.add_all([big, small])
+        db.session.flush()
+        db.session.add_all(
+            GroupMembership(group_id=big.id, user_id=p, source="manual") for p in people
+        )
+        db.session.add_all(
+            GroupMembership(group_id=small.id, user_id=p, source="manual") for p in people[:3]
+        )
+        db.session.commit()
+        big_id, small_id = big.id, small.id
+    monkeypatch.setattr(pagination, "COUNT_CAP", 10)
+
+    capped = admin.client.get(f"/admin/groups/{big_id}?size=5").text
+    searched = admin.client.get(f"/admin/groups/{big_id}?q=Person+001").text
+    exact = admin.client.get(f"/admin/groups/{small_id}").text
+
+    assert "<dt>Members</dt><dd>more than 10</dd>" in capped
+    assert "Showing 1–5 of more than 10 members" in capped
+    assert "and its more than 10 memberships?" in capped  # the delete confirmation
+    assert "Showing 1–2 of 2 members" in searched  # Person 0010 and Person 0011
+    assert "<dt>Members</dt><dd>3</dd>" in exact and "Showing 1–3 of 3 members" in exact
+
+
 def test_sync_records_show_changed_with_counts_not_walls_of_names(app: Flask, admin: Admin) -> None:
     (user_id,) = add_external(app, 1)
     with app.app_context():
@@ -250,6 +328,38 @@ def test_user_page_lists_admin_actions_on_that_user(app: Flask, admin: Admin) ->
     assert "Admin actions and sign-ins" in page
     assert page.count("badge-action") == 1 and "user.disabled" in page
     assert only_theirs.count('data-label="Action"') == 1
+
+
+def test_user_page_costs_three_statements_with_every_list_full_and_in_order(
+    app: Flask, admin: Admin
+) -> None:
+    user_id = make_local(app, "sam", is_admin=False)
+    for agent in ("Laptop Browser", "Phone Browser"):
+        client = app.test_client()
+        client.environ_base.update(HTTP_USER_AGENT=agent)
+        local_sign_in(client, "sam")
+    add_groups(app, user_id, 30)
+    with app.app_context():
+        start = datetime.now(UTC) - timedelta(days=1)
+        for n in range(12):
+            at = start + timedelta(minutes=n)
+            db.session.add(
+                SyncRecord(user_id=user_id, status="failed", synced_at=at, reason=f"R{n:02d}")
+            )
+            audit.record("root-admin", f"test.e{n:02d}", "x", user_id=user_id)
+        db.session.commit()
+    url = f"/admin/users/{user_id}"
+    admin.client.get(url)
+
+    with count_statements(app) as statements:
+        page = admin.client.get(url).text
+
+    assert len(statements) <= 3, statements  # the session, the user with groups, the lists
+    assert re.findall(r">R(\d\d)<", page) == [f"{n:02d}" for n in range(11, 1, -1)]
+    assert re.findall(r"test\.e(\d\d)", page) == [f"{n:02d}" for n in range(11, 1, -1)]
+    assert page.index("Phone Browser") < page.index("Laptop Browser")  # latest seen first
+    assert SHOWING.search(page).groups() == ("1", "25", "30")
+    assert page.index("Team 0000") < page.index("Team 0024") and "Team 0025" not in page
 
 
 @pytest.mark.parametrize(
@@ -371,6 +481,65 @@ def test_overview_counts_recent_sign_ins_failed_syncs_admins_and_groups(
     assert re.search(r'source=local">Local</a></dt><dd>1</dd>', page)
     assert f'href="/admin/users/{admin.id}"' in page  # the admin is listed
     assert admin.client.get("/admin").status_code in (301, 308)
+
+
+def add_run(app: Flask, status: str, minutes_ago: int, **counts: Any) -> None:
+    """Record a reconciliation run that started `minutes_ago` minutes ago."""
+    with app.app_context():
+        at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        db.session.add(ReconcileRun(started_at=at, finished_at=at, status=status, **counts))
+        db.session.commit()
+
+
+def reconciliation_card(page: str) -> str:
+    """Return the overview's reconciliation card."""
+    found = re.search(r'<section [^>]*id="reconciliation">(.*?)</section>', page, re.S)
+    assert found, "no reconciliation card"
+    return found.group(1)
+
+
+def test_overview_shows_the_last_reconciliation_run_with_its_counts(
+    app: Flask, admin: Admin
+) -> None:
+    add_run(app, "failed", 90, reason="Graph unreachable")
+    add_run(app, "ok", 5, users_disabled=2, memberships_added=7, memberships_removed=3)
+
+    with count_statements(app) as statements:
+        page = admin.client.get("/admin/").text
+    card = reconciliation_card(page)
+
+    assert len(statements) <= 3, statements  # the session, the admins, everything else
+    assert "badge-ok" in card and "Applied" in card and "Graph unreachable" not in card
+    assert "Users disabled</dt><dd>2</dd>" in card and "Memberships added</dt><dd>7</dd>" in card
+    assert "Memberships removed</dt><dd>3</dd>" in card
+    assert 'href="/admin/reconcile"' in card
+
+
+def test_overview_says_no_reconciliation_has_run_yet_and_how_to_run_one(
+    app: Flask, admin: Admin
+) -> None:
+    card = reconciliation_card(admin.client.get("/admin/").text)
+
+    assert "No reconciliation has run yet." in card
+    assert "flask --app app sync reconcile" in card
+
+
+def test_overview_says_a_held_run_was_held_and_applied_nothing(app: Flask, admin: Admin) -> None:
+    add_run(app, "held", 1, memberships_removed=900, reason="900 removals exceed 500")
+
+    card = reconciliation_card(admin.client.get("/admin/").text)
+
+    assert "badge-held" in card and ">Held<" in card and "Applied" not in card
+    assert "nothing was applied" in card and "Memberships removed</dt><dd>900</dd>" in card
+    assert 'href="/admin/reconcile#held"' in card
+
+
+def test_overview_says_a_failed_run_failed_and_why(app: Flask, admin: Admin) -> None:
+    add_run(app, "failed", 1, reason="Graph unreachable after 3 retries")
+
+    card = reconciliation_card(admin.client.get("/admin/").text)
+
+    assert "badge-failed" in card and "Graph unreachable after 3 retries" in card
 
 
 def test_user_page_shows_the_users_failed_local_sign_ins(app: Flask, admin: Admin) -> None:

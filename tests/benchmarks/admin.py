@@ -231,14 +231,13 @@ def _portal_queries(p: Positions) -> list[tuple[str, Callable[[], Any]]]:
         return pagination.paginate(users._list_query(filters), filters.order(), after=after)
 
     def members_page() -> Any:
-        group = db.session.get(Group, p.members_group)
+        group, _, count = groups.group_with_count(p.members_group)  # as the page loads it
         order = pagination.simple_order(User.display_name, User.id)
-        query = queries.members(group)  # type: ignore[arg-type]
-        return pagination.paginate(query, order, after=p.members_cursor)
+        query = queries.members(group)
+        return pagination.paginate(query, order, after=p.members_cursor, total=count)
 
     def user_page(user_id: int) -> Any:
-        user = db.session.get(User, user_id)
-        return user, user_groups.groups_page(user_id, size=users.USER_PAGE_GROUPS)
+        return user_groups.with_user(user_id, size=users.USER_PAGE_GROUPS)
 
     def groups_page() -> Any:
         order = pagination.simple_order(Group.name, Group.id)

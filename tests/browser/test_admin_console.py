@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from flask import Flask
 
 from portal.dev.seed import seed
 from portal.extensions import db
+from portal.models import ReconcileRun
+from portal.models.base import utcnow
 from portal.services import users
 from tests.helpers import SCREENSHOTS, serve_portal
 
@@ -46,6 +49,19 @@ def portal(
         with app.app_context():
             seed(80, 12, 500, seed=11, n_sync=60)
             users.create_local("console-admin", PASSWORD, is_admin=True)
+            started = utcnow() - timedelta(minutes=12)
+            db.session.add(
+                ReconcileRun(
+                    started_at=started,
+                    finished_at=started + timedelta(seconds=2),
+                    status="ok",
+                    users_disabled=1,
+                    memberships_added=14,
+                    memberships_removed=3,
+                    graph_calls=4,
+                    duration_ms=2100,
+                )
+            )
             db.session.commit()
 
     tenant_id = fabrikam["tenant_id"]
@@ -136,6 +152,9 @@ def test_local_admin_walks_the_console_disables_a_user_and_adds_a_membership(
     nav(page, "Overview")
     expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
     expect(page.get_by_role("link", name="Show failed syncs")).to_be_visible()
+    card = page.locator("#reconciliation")
+    expect(card.get_by_text("Applied", exact=True)).to_be_visible()
+    expect(card.get_by_role("link", name="All reconciliation runs")).to_be_visible()
     shot(page, "overview")
 
     page.set_viewport_size({"width": 390, "height": 844})
