@@ -44,6 +44,9 @@ def _count_sql(directory: Path) -> None:
             counter.reset()
 
     def dump() -> None:
+        # A worker that served no request since the last epoch (a sequential load keeps one
+        # connection, so one worker) still holds warm-up statements: they are not the phase's.
+        restart_at_new_epoch()
         tally = counter.snapshot()
         data = {"statements": tally.statements, "rows_written": tally.rows_written}
         data["rows_by_table"] = dict(tally.rows_by_table)
