@@ -21,8 +21,9 @@ LOOKUP_LIMIT = 20
 
 
 def _list_query(text: str, source: str) -> sa.Select[Any]:
-    """Select groups with their Entra object ID and member count, narrowed by search and source."""
-    query = queries.group_rows()
+    """Select groups with their Entra object ID and member count (up to the lists' cap),
+    narrowed by search and source."""
+    query = queries.group_rows(pagination.COUNT_CAP)
     if text:
         query = query.where(queries.group_search(text))
     if source:

@@ -275,6 +275,9 @@ def test_group_page_counts_members_up_to_the_cap_and_searches_count_exactly(
     assert "and its more than 10 memberships?" in capped  # the delete confirmation
     assert "Showing 1–2 of 2 members" in searched  # Person 0010 and Person 0011
     assert "<dt>Members</dt><dd>3</dd>" in exact and "Showing 1–3 of 3 members" in exact
+    listed = admin.client.get("/admin/groups?q=Big").text + admin.client.get("/admin/groups").text
+    assert '<td data-label="Members" class="num">more than 10</td>' in listed
+    assert '<td data-label="Members" class="num">3</td>' in listed
 
 
 def test_sync_records_show_changed_with_counts_not_walls_of_names(app: Flask, admin: Admin) -> None:

@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 
+from portal.admin import users as users_view
 from portal.extensions import db
 from portal.models import Group, GroupMembership, User
 from portal.models.group import ALL_USERS
@@ -174,7 +175,9 @@ def _check_pages(
     with app.app_context():
         first = [u.display_name for u, *_ in naive.users_offset_count(0)]
         deep = [u.display_name for u, *_ in naive.users_offset_count(p.user_offset + 1)]
-        groups = [name for name, *_ in naive.user_page_lazy(p.user_id)[1]]
+        # The user page shows the first page of the user's groups, by name.
+        names = [name for name, *_ in naive.user_page_lazy(p.user_id)[1]]
+        groups = sorted(names, key=str.lower)[: users_view.USER_PAGE_GROUPS]
         total = db.session.scalar(sa.select(sa.func.count(User.id)))
         db.session.remove()
     problems = []
