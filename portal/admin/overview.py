@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import render_template
 
 from portal.admin import bp
+from portal.admin.pagination import COUNT_CAP
 from portal.extensions import db
 from portal.models import Group, ReconcileRun, SyncRecord, User
 from portal.models.base import utcnow
@@ -32,17 +33,21 @@ class Summary:
 def summary() -> Summary:
     """Count users by recent sign-in, failed syncs, groups by source; load the last run.
 
-    One statement: the user and group counts are one-row subqueries (one scan each), the
-    failed syncs a scalar subquery on the (status, time) index, the run an outer join.
+    One statement of one-row parts: each period's count is a range scan of the last sign-in
+    index, the total stops at the lists' cap (an exact count of a million users costs ~100 ms,
+    one FILTER count over every user 57 ms at 100,000), the groups are counted in one scan, the
+    failed syncs on the (status, time) index, and the run is an outer join.
     """
     now = utcnow()
-    users = sa.select(
-        sa.func.count(User.id).label("all"),
-        *(
-            sa.func.count(User.id).filter(User.last_login_at >= now - span).label(name)
-            for name, span in PERIODS.items()
-        ),
-    ).subquery()
+    everyone = sa.select(sa.literal(1)).select_from(User).limit(COUNT_CAP + 1).subquery()
+    users = [sa.select(sa.func.count()).select_from(everyone).scalar_subquery().label("all")]
+    users += [
+        sa.select(sa.func.count(User.id))
+        .where(User.last_login_at >= now - span)
+        .scalar_subquery()
+        .label(name)
+        for name, span in PERIODS.items()
+    ]
     groups = sa.select(
         *(sa.func.count(Group.id).filter(Group.source == s).label(s) for s in SOURCES)
     ).subquery()
@@ -53,9 +58,8 @@ def summary() -> Summary:
         ReconcileRun.started_at.desc(), ReconcileRun.id.desc()
     )
     query = (
-        sa.select(users, groups, failed.scalar_subquery().label("failed"), ReconcileRun)
-        .select_from(users)
-        .join(groups, sa.true())
+        sa.select(*users, groups, failed.scalar_subquery().label("failed"), ReconcileRun)
+        .select_from(groups)
         .outerjoin(ReconcileRun, ReconcileRun.id == latest.limit(1).scalar_subquery())
     )
     row = db.session.execute(query).one()._mapping
@@ -87,6 +91,7 @@ def overview() -> str:
     found = summary()
     return render_template(
         "admin/overview.html",
+        cap=COUNT_CAP,
         active=found.active,
         failed=found.failed,
         admins=admin_list,

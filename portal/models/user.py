@@ -28,6 +28,15 @@ class User(UserMixin, Base):
         sa.Index("ix_users_display_name_id", "display_name", "id"),
         sa.Index("ix_users_email_id", "email", "id"),
         sa.Index("ix_users_last_login_at_id", "last_login_at", "id"),
+        # The overview's admins, in name order, without scanning every user.
+        sa.Index(
+            "ix_users_admins",
+            "display_name",
+            "username",
+            "id",
+            postgresql_where=sa.text("is_admin"),
+            sqlite_where=sa.text("is_admin"),
+        ),
     )
 
     id: so.Mapped[intpk]

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from portal.admin import pagination
+from portal.admin import overview, pagination
 from portal.extensions import db
 from portal.models import EntraGroup, Group, GroupMembership, ReconcileRun, SyncRecord, User
 from portal.services import audit
@@ -483,7 +483,19 @@ def test_overview_counts_recent_sign_ins_failed_syncs_admins_and_groups(
     assert re.search(r"Failed syncs.*?Last day</dt><dd>1</dd>", page, re.S)
     assert re.search(r'source=local">Local</a></dt><dd>1</dd>', page)
     assert f'href="/admin/users/{admin.id}"' in page  # the admin is listed
+    assert "All 4 users, latest sign-in first" in page
     assert admin.client.get("/admin").status_code in (301, 308)
+
+
+def test_overview_counts_all_users_up_to_the_lists_cap(
+    app: Flask, admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_external(app, 4)
+    monkeypatch.setattr(overview, "COUNT_CAP", 3)
+
+    page = admin.client.get("/admin/").text
+
+    assert "All more than 3 users, latest sign-in first" in page
 
 
 def add_run(app: Flask, status: str, minutes_ago: int, **counts: Any) -> None:

@@ -208,6 +208,7 @@ def _pages(app: Flask, p: Positions) -> list[tuple[str, str]]:
         ("groups: list with counts", "/admin/groups"),
         ("group members: deep page", f"/admin/groups/{p.members_group}?after={p.members_cursor}"),
         ("user page", f"/admin/users/{p.user_id}"),
+        ("overview", "/admin/"),
     ]
 
 
