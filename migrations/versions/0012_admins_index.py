@@ -24,7 +24,7 @@ def upgrade():
         "users",
         ["display_name", "username", "id"],
         postgresql_where=sa.text("is_admin"),
-        sqlite_where=sa.text("is_admin"),
+        sqlite_where=sa.text("is_admin = 1"),  # as SQLAlchemy writes `is_admin` there
     )
 
 

@@ -35,7 +35,7 @@ class User(UserMixin, Base):
             "username",
             "id",
             postgresql_where=sa.text("is_admin"),
-            sqlite_where=sa.text("is_admin"),
+            sqlite_where=sa.text("is_admin = 1"),  # as SQLAlchemy writes `is_admin` there
         ),
     )
 
