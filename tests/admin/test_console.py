@@ -487,15 +487,20 @@ def test_overview_counts_recent_sign_ins_failed_syncs_admins_and_groups(
     assert admin.client.get("/admin").status_code in (301, 308)
 
 
-def test_overview_counts_all_users_up_to_the_lists_cap(
+def test_overview_counts_users_up_to_the_lists_cap(
     app: Flask, admin: Admin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    add_external(app, 4)
+    people = add_external(app, 4)
+    with app.app_context():
+        for person in people:
+            db.session.get(User, person).last_login_at = datetime.now(UTC) - timedelta(hours=1)
+        db.session.commit()
     monkeypatch.setattr(overview, "COUNT_CAP", 3)
 
     page = admin.client.get("/admin/").text
 
     assert "All more than 3 users, latest sign-in first" in page
+    assert "Last day</dt><dd>more than 3</dd>" in page
 
 
 def add_run(app: Flask, status: str, minutes_ago: int, **counts: Any) -> None:
