@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.models import Group, ReconcileRun, SyncRecord, User
 from portal.models.base import utcnow
 from portal.models.sync import FAILED
+from portal.services import queries
 
 PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
 ADMINS_SHOWN = 10
@@ -67,8 +68,7 @@ def summary() -> Summary:
 
 def _capped_users(*where: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
     """Count the users `where` picks, up to COUNT_CAP + 1 (an index range scan)."""
-    picked = sa.select(sa.literal(1)).select_from(User).where(*where).limit(COUNT_CAP + 1)
-    return sa.select(sa.func.count()).select_from(picked.subquery()).scalar_subquery()
+    return queries.capped_count(sa.select(User.id).where(*where), COUNT_CAP)
 
 
 def admins() -> tuple[list[User], int]:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from flask import request
 
 from portal.extensions import db
+from portal.services import queries
 
 DEFAULT_SIZE = 50
 MAX_SIZE = 200
@@ -163,13 +164,7 @@ def paginate_request(query: sa.Select[Any], order: Order, total: int | None = No
 
 def capped_count(query: sa.Select[Any]) -> sa.ScalarSelect[int]:
     """Count the query's rows up to COUNT_CAP + 1, as a column riding along the page query."""
-    matching = (
-        query.with_only_columns(sa.literal(1), maintain_column_froms=True)
-        .order_by(None)
-        .limit(COUNT_CAP + 1)
-        .subquery()
-    )
-    return sa.select(sa.func.count()).select_from(matching).scalar_subquery()
+    return queries.capped_count(query, COUNT_CAP)
 
 
 def paginate(

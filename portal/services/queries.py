@@ -73,36 +73,35 @@ def user_row_columns() -> tuple[sa.ScalarSelect[Any], sa.ScalarSelect[Any]]:
     return group_count, last_sync
 
 
-def member_count(cap: int | None = None) -> sa.ScalarSelect[int]:
-    """Count a group's members (up to `cap` + 1 when given): a correlated subquery answered by
-    the (group_id, user_id) index."""
-    if cap is None:
-        return (
-            sa.select(sa.func.count(GroupMembership.id))
-            .where(GroupMembership.group_id == Group.id)
-            .scalar_subquery()
-        )
-    # All users of a million-user tenant would cost ~100 ms to count exactly on every list page.
+def capped_count(query: sa.Select[Any], cap: int) -> sa.ScalarSelect[int]:
+    """Count the query's rows up to `cap` + 1: the rows past the cap are never read.
+
+    An exact count reads every entry of a 100,000-member group or a million users (and, on
+    PostgreSQL, often their heap pages too); past the cap a page says "more than".
+    """
     matching = (
-        sa.select(sa.literal(1))
-        .where(GroupMembership.group_id == Group.id)
-        .correlate(Group)
+        query.with_only_columns(sa.literal(1), maintain_column_froms=True)
+        .order_by(None)
         .limit(cap + 1)
         .subquery()
     )
-    return sa.select(sa.func.count()).select_from(matching).correlate(Group).scalar_subquery()
+    return sa.select(sa.func.count()).select_from(matching).scalar_subquery()
+
+
+def member_count(cap: int | None = None) -> sa.ScalarSelect[int]:
+    """Count a group's members (up to `cap` + 1 when given): a correlated subquery answered by
+    the (group_id, user_id) index."""
+    members = sa.select(GroupMembership.id).where(GroupMembership.group_id == Group.id)
+    if cap is None:
+        return members.with_only_columns(sa.func.count(GroupMembership.id)).scalar_subquery()
+    return capped_count(members.correlate(Group), cap)
 
 
 def capped_member_count(group_id: int, cap: int) -> sa.ScalarSelect[int]:
-    """Count a group's members up to `cap` + 1 from the (group_id, user_id) index alone.
-
-    An exact count reads every entry of a 100,000-member group (and, on PostgreSQL, often its
-    heap pages too); past the cap a page says "more than", as the lists do.
-    """
-    matching = (
-        sa.select(sa.literal(1)).where(GroupMembership.group_id == group_id).limit(cap + 1)
-    ).subquery()
-    return sa.select(sa.func.count()).select_from(matching).scalar_subquery()
+    """Count one group's members up to `cap` + 1 from the (group_id, user_id) index alone."""
+    return capped_count(
+        sa.select(GroupMembership.id).where(GroupMembership.group_id == group_id), cap
+    )
 
 
 def group_rows(cap: int | None = None) -> sa.Select[tuple[Group, str | None, int]]:
